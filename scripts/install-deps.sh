@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ihsm needs, only those missing. Idempotent.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libssl-dev openssl            # OpenSSL 3: all crypto, and independent verification in tests
+  libcbor-dev                   # CBOR wire bodies
+  libcli11-dev                  # the ihsm command line
+  nlohmann-json3-dev            # --json output of the CLI
+  libgtest-dev googletest       # unit and integration tests
+  libbenchmark-dev              # micro-benchmarks
+  libseccomp-dev                # daemon hardening
+  clang libclang-rt-14-dev      # libFuzzer and sanitizers
+  procps psmisc                 # pgrep/pkill/fuser used by the scripts
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,28 @@
+// Declarations of every command handler, generated from the one opcode list
+// so that an opcode without a handler does not link.
+#pragma once
+
+#include "device/command.h"
+
+namespace ihsm::device::commands {
+
+#define IHSM_DECLARE_HANDLER(name, code, access, usage) \
+  Status name(CommandContext& ctx, const cbor::MapReader& in, Reply& out);
+IHSM_OPCODE_LIST(IHSM_DECLARE_HANDLER)
+#undef IHSM_DECLARE_HANDLER
+
+// Helpers shared by the command families.
+// Opens the PIN envelope in `field` (see docs/protocol.md) against this
+// connection's challenge. kStaleChallenge, kPinEnvelopeInvalid, kPinInvalid.
+Status open_pin_envelope(CommandContext& ctx, const cbor::MapReader& in, uint64_t field,
+                         PartitionId partition, Role role, SecretBytes& pin);
+// Checks `pin` against the role's credential with back-off and lockout,
+// persisting the counters. Fills retry/lock detail into `out` on failure.
+Status verify_pin(CommandContext& ctx, Partition& partition, Role role, const SecretBytes& pin,
+                  Reply& out);
+cbor::Value partition_info_to_cbor(const PartitionInfo& info);
+cbor::Value key_info_to_cbor(const KeyInfo& info);
+// Sets the human-readable detail of an error reply.
+Status fail(Reply& out, Status status, std::string_view message);
+
+}  // namespace ihsm::device::commands

@@ -1,0 +1,31 @@
+// Device-level commands that need no session: status and PIN challenges.
+#include "device/commands/commands.h"
+
+namespace ihsm::device::commands {
+
+using cbor::Value;
+using namespace protocol;
+
+Status GetDeviceInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
+  const Device& d = ctx.device;
+  out.body.set(kProtocolRevision, Value::uint(kRevision));
+  out.body.set(kFirmwareVersion, Value::text(Device::kFirmwareVersion));
+  out.body.set(kState, Value::text("operational"));
+  out.body.set(kIdentityKey, Value::bytes(d.identity_public_der()));
+  out.body.set(kPinTransportKey, Value::bytes(d.pin_transport_public_der()));
+  out.body.set(kPinTransportSig, Value::bytes(d.pin_transport_signature()));
+  out.body.set(kIsOwner, Value::boolean(d.is_owner(ctx.connection.peer.uid)));
+  out.body.set(kCount, Value::uint(d.partitions().size()));
+  return Status::kOk;
+}
+
+Status GetChallenge(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
+  std::array<uint8_t, kChallengeSize> challenge{};
+  const Status s = crypto::random_bytes(challenge);
+  if (!ok(s)) return s;
+  ctx.connection.challenge = challenge;
+  out.body.set(kChallenge, Value::bytes(challenge));
+  return Status::kOk;
+}
+
+}  // namespace ihsm::device::commands

@@ -1,0 +1,368 @@
+#include "device/crypto/backend.h"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include <string>
+
+namespace ihsm::device::crypto {
+namespace {
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
+};
+struct KdfFree {
+  void operator()(EVP_KDF* p) const { EVP_KDF_free(p); }
+};
+struct KdfCtxFree {
+  void operator()(EVP_KDF_CTX* p) const { EVP_KDF_CTX_free(p); }
+};
+struct SigFree {
+  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+const char* group_name(Curve c) {
+  switch (c) {
+    case Curve::kP256:
+      return "P-256";
+    case Curve::kP384:
+      return "P-384";
+    case Curve::kP521:
+      return "P-521";
+  }
+  return "";
+}
+
+const EVP_MD* digest_for(Mechanism m) {
+  switch (m) {
+    case Mechanism::kEcdsaSha256:
+      return EVP_sha256();
+    case Mechanism::kEcdsaSha384:
+      return EVP_sha384();
+    case Mechanism::kEcdsaSha512:
+      return EVP_sha512();
+    default:
+      return nullptr;
+  }
+}
+
+const EVP_CIPHER* gcm_for(size_t key_len) {
+  switch (key_len) {
+    case 16:
+      return EVP_aes_128_gcm();
+    case 24:
+      return EVP_aes_192_gcm();
+    case 32:
+      return EVP_aes_256_gcm();
+    default:
+      return nullptr;
+  }
+}
+
+// DER ECDSA-Sig-Value -> fixed-width r || s.
+Status der_to_raw(std::span<const uint8_t> der, size_t scalar, Bytes& raw) {
+  const unsigned char* p = der.data();
+  std::unique_ptr<ECDSA_SIG, SigFree> sig(
+      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig) return Status::kCryptoFailure;
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig.get(), &r, &s);
+  raw.assign(2 * scalar, 0);
+  if (BN_bn2binpad(r, raw.data(), static_cast<int>(scalar)) < 0 ||
+      BN_bn2binpad(s, raw.data() + scalar, static_cast<int>(scalar)) < 0) {
+    return Status::kCryptoFailure;
+  }
+  return Status::kOk;
+}
+
+Status sign_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest, Bytes& der) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  size_t len = 0;
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) != 1) {
+    return Status::kCryptoFailure;
+  }
+  der.resize(len);
+  if (EVP_PKEY_sign(ctx.get(), der.data(), &len, digest.data(), digest.size()) != 1) {
+    return Status::kCryptoFailure;
+  }
+  der.resize(len);
+  return Status::kOk;
+}
+
+bool verify_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest,
+                       std::span<const uint8_t> der) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  return ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+         EVP_PKEY_verify(ctx.get(), der.data(), der.size(), digest.data(), digest.size()) == 1;
+}
+
+}  // namespace
+
+Status random_bytes(std::span<uint8_t> out) {
+  if (out.empty()) return Status::kOk;
+  return RAND_priv_bytes(out.data(), static_cast<int>(out.size())) == 1 ? Status::kOk
+                                                                        : Status::kCryptoFailure;
+}
+
+uint32_t curve_bits(Curve curve) {
+  switch (curve) {
+    case Curve::kP256:
+      return 256;
+    case Curve::kP384:
+      return 384;
+    case Curve::kP521:
+      return 521;
+  }
+  return 0;
+}
+
+size_t curve_scalar_size(Curve curve) { return (curve_bits(curve) + 7) / 8; }
+
+Status generate_ec_key(Curve curve, Pkey& out) {
+  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group_name(curve)));
+  if (!key) return Status::kCryptoFailure;
+  // Pairwise-consistency test: sign and verify a fixed digest.
+  static const uint8_t kPctDigest[32] = {0x70, 0x63, 0x74};
+  Bytes der;
+  if (!ok(sign_digest_der(key.get(), kPctDigest, der)) ||
+      !verify_digest_der(key.get(), kPctDigest, der)) {
+    return Status::kCryptoFailure;
+  }
+  out = std::move(key);
+  return Status::kOk;
+}
+
+Status public_key_der(EVP_PKEY* key, Bytes& out) {
+  const int len = i2d_PUBKEY(key, nullptr);
+  if (len <= 0) return Status::kCryptoFailure;
+  out.resize(static_cast<size_t>(len));
+  unsigned char* p = out.data();
+  return i2d_PUBKEY(key, &p) == len ? Status::kOk : Status::kCryptoFailure;
+}
+
+Status public_key_from_der(std::span<const uint8_t> der, Pkey& out) {
+  const unsigned char* p = der.data();
+  Pkey key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  if (!key || p != der.data() + der.size()) return Status::kInvalidArgument;
+  out = std::move(key);
+  return Status::kOk;
+}
+
+Status public_point(EVP_PKEY* key, Bytes& out) {
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0, &len) != 1) {
+    return Status::kCryptoFailure;
+  }
+  out.resize(len);
+  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, out.data(), out.size(), &len) !=
+      1) {
+    return Status::kCryptoFailure;
+  }
+  out.resize(len);
+  return Status::kOk;
+}
+
+Status private_key_der(EVP_PKEY* key, SecretBytes& out) {
+  const int len = i2d_PrivateKey(key, nullptr);
+  if (len <= 0) return Status::kCryptoFailure;
+  out.resize(static_cast<size_t>(len));
+  unsigned char* p = out.reveal_mutable().data();
+  return i2d_PrivateKey(key, &p) == len ? Status::kOk : Status::kCryptoFailure;
+}
+
+Status private_key_from_der(std::span<const uint8_t> der, Pkey& out) {
+  const unsigned char* p = der.data();
+  Pkey key(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size())));
+  if (!key) return Status::kCryptoFailure;
+  out = std::move(key);
+  return Status::kOk;
+}
+
+Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<const uint8_t> data,
+                  Bytes& signature) {
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  std::span<const uint8_t> to_sign;
+  if (mechanism == Mechanism::kEcdsa) {
+    if (data.size() < 20 || data.size() > 64) return Status::kDataLengthInvalid;
+    to_sign = data;
+  } else {
+    const EVP_MD* md = digest_for(mechanism);
+    if (md == nullptr) return Status::kMechanismInvalid;
+    unsigned int len = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &len, md, nullptr) != 1) {
+      return Status::kCryptoFailure;
+    }
+    to_sign = std::span<const uint8_t>(digest, len);
+  }
+  Bytes der;
+  const Status s = sign_digest_der(key, to_sign, der);
+  if (!ok(s)) return s;
+  return der_to_raw(der, curve_scalar_size(curve), signature);
+}
+
+Status ecdsa_sign_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data, Bytes& signature) {
+  uint8_t digest[48];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha384(), nullptr) != 1) {
+    return Status::kCryptoFailure;
+  }
+  return sign_digest_der(key, std::span<const uint8_t>(digest, len), signature);
+}
+
+bool ecdsa_verify_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data,
+                             std::span<const uint8_t> signature) {
+  uint8_t digest[48];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha384(), nullptr) != 1) return false;
+  return verify_digest_der(key, std::span<const uint8_t>(digest, len), signature);
+}
+
+Status ecdh(EVP_PKEY* own, Curve curve, std::span<const uint8_t> peer_point, SecretBytes& z) {
+  // Build the peer key from its point; OpenSSL checks the point is on the curve.
+  PkeyCtx pctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1) return Status::kCryptoFailure;
+  std::string group = group_name(curve);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group.data(), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                        const_cast<uint8_t*>(peer_point.data()), peer_point.size()),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY* raw_peer = nullptr;
+  if (EVP_PKEY_fromdata(pctx.get(), &raw_peer, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    return Status::kInvalidArgument;
+  }
+  Pkey peer(raw_peer);
+  PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, peer.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) return Status::kInvalidArgument;
+
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, own, nullptr));
+  size_t len = 0;
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
+      EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) != 1 ||
+      EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1) {
+    return Status::kCryptoFailure;
+  }
+  z.resize(len);
+  if (EVP_PKEY_derive(ctx.get(), z.reveal_mutable().data(), &len) != 1) {
+    z.clear();
+    return Status::kCryptoFailure;
+  }
+  z.resize(len);
+  return Status::kOk;
+}
+
+Status hkdf_sha384(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
+                   std::span<const uint8_t> info, SecretBytes& out) {
+  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  if (!kdf) return Status::kCryptoFailure;
+  std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  if (!ctx) return Status::kCryptoFailure;
+  char digest[] = "SHA384";
+  // An empty salt means the RFC 5869 default (HashLen zero bytes): leave
+  // the parameter out rather than pass a null buffer.
+  OSSL_PARAM params[5];
+  size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<uint8_t*>(ikm.data()), ikm.size());
+  if (!salt.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                    const_cast<uint8_t*>(salt.data()), salt.size());
+  }
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                  const_cast<uint8_t*>(info.data()), info.size());
+  params[n] = OSSL_PARAM_construct_end();
+  if (out.empty()) return Status::kInvalidArgument;
+  return EVP_KDF_derive(ctx.get(), out.reveal_mutable().data(), out.size(), params) == 1
+             ? Status::kOk
+             : Status::kCryptoFailure;
+}
+
+Status scrypt(std::span<const uint8_t> secret, std::span<const uint8_t> salt, uint64_t n,
+              uint32_t r, uint32_t p, SecretBytes& out) {
+  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "SCRYPT", nullptr));
+  if (!kdf) return Status::kCryptoFailure;
+  std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  if (!ctx || out.empty()) return Status::kCryptoFailure;
+  uint64_t maxmem = 1024ull * 1024 * 1024;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
+                                        const_cast<uint8_t*>(secret.data()), secret.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
+      OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
+      OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
+      OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
+      OSSL_PARAM_construct_end()};
+  return EVP_KDF_derive(ctx.get(), out.reveal_mutable().data(), out.size(), params) == 1
+             ? Status::kOk
+             : Status::kCryptoFailure;
+}
+
+Status aes_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                       std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
+                       Bytes& ciphertext, Bytes& tag) {
+  const EVP_CIPHER* cipher = gcm_for(key.size());
+  if (cipher == nullptr) return Status::kKeySizeInvalid;
+  if (iv.size() != 12) return Status::kMechanismParamInvalid;
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  ciphertext.resize(plaintext.size());
+  tag.resize(16);
+  if (!ctx || EVP_EncryptInit_ex2(ctx.get(), cipher, key.data(), iv.data(), nullptr) != 1 ||
+      (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(),
+                                         static_cast<int>(aad.size())) != 1) ||
+      EVP_EncryptUpdate(ctx.get(), ciphertext.data(), &len, plaintext.data(),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), ciphertext.data() + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data()) != 1) {
+    return Status::kCryptoFailure;
+  }
+  return Status::kOk;
+}
+
+Status aes_gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                       std::span<const uint8_t> aad, std::span<const uint8_t> ciphertext,
+                       std::span<const uint8_t> tag, SecretBytes& plaintext) {
+  const EVP_CIPHER* cipher = gcm_for(key.size());
+  if (cipher == nullptr) return Status::kKeySizeInvalid;
+  if (iv.size() != 12 || tag.size() != 16) return Status::kMechanismParamInvalid;
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  plaintext.resize(ciphertext.size());
+  uint8_t* out = plaintext.reveal_mutable().data();
+  if (!ctx || EVP_DecryptInit_ex2(ctx.get(), cipher, key.data(), iv.data(), nullptr) != 1 ||
+      (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(),
+                                         static_cast<int>(aad.size())) != 1) ||
+      EVP_DecryptUpdate(ctx.get(), out, &len, ciphertext.data(),
+                        static_cast<int>(ciphertext.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, const_cast<uint8_t*>(tag.data())) !=
+          1) {
+    plaintext.clear();
+    return Status::kCryptoFailure;
+  }
+  if (EVP_DecryptFinal_ex(ctx.get(), out + len, &len) != 1) {
+    plaintext.clear();
+    return Status::kTagMismatch;
+  }
+  return Status::kOk;
+}
+
+}  // namespace ihsm::device::crypto

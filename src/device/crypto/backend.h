@@ -1,0 +1,66 @@
+// The device's crypto backend: the only code inside ihsmd that calls
+// OpenSSL. Everything above it speaks in Status, spans and SecretBytes.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <span>
+
+#include "common/secret.h"
+#include "ihsm/status.h"
+#include "ihsm/types.h"
+
+namespace ihsm::device::crypto {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// DRBG output (OpenSSL's approved CTR-DRBG seeded from the OS).
+Status random_bytes(std::span<uint8_t> out);
+
+// Key-pair generation with a pairwise-consistency test (sign + verify)
+// before the key is handed out, as FIPS 140-3 requires.
+Status generate_ec_key(Curve curve, Pkey& out);
+uint32_t curve_bits(Curve curve);
+size_t curve_scalar_size(Curve curve);  // bytes of r (and s)
+
+Status public_key_der(EVP_PKEY* key, Bytes& out);  // SubjectPublicKeyInfo
+Status public_key_from_der(std::span<const uint8_t> der, Pkey& out);
+Status public_point(EVP_PKEY* key, Bytes& out);  // uncompressed X9.62 point
+
+// PKCS#8 DER of a private key, for the device's own state files only.
+Status private_key_der(EVP_PKEY* key, SecretBytes& out);
+Status private_key_from_der(std::span<const uint8_t> der, Pkey& out);
+
+// ECDSA. kEcdsa signs the given digest (20..64 bytes); kEcdsaSha* hash
+// first. Output is r || s, each curve_scalar_size() bytes.
+Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<const uint8_t> data,
+                  Bytes& signature);
+// DER-encoded ECDSA with SHA-384, for device-internal statements.
+Status ecdsa_sign_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data, Bytes& signature);
+bool ecdsa_verify_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data,
+                             std::span<const uint8_t> signature);
+
+// ECDH on P-384 with a peer's uncompressed point; the shared x coordinate.
+Status ecdh(EVP_PKEY* own, Curve curve, std::span<const uint8_t> peer_point, SecretBytes& z);
+
+Status hkdf_sha384(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
+                   std::span<const uint8_t> info, SecretBytes& out);
+
+// scrypt(PIN, salt); out.size() selects the output length.
+Status scrypt(std::span<const uint8_t> secret, std::span<const uint8_t> salt, uint64_t n,
+              uint32_t r, uint32_t p, SecretBytes& out);
+
+// AES-GCM with a 12-byte IV and 16-byte tag, any AES key length.
+Status aes_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                       std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
+                       Bytes& ciphertext, Bytes& tag);
+// kTagMismatch when authentication fails; `plaintext` is then empty.
+Status aes_gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                       std::span<const uint8_t> aad, std::span<const uint8_t> ciphertext,
+                       std::span<const uint8_t> tag, SecretBytes& plaintext);
+
+}  // namespace ihsm::device::crypto

@@ -1,0 +1,364 @@
+#include "device/device.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "common/cbor.h"
+#include "protocol/fields.h"
+
+namespace ihsm::device {
+namespace {
+
+constexpr const char* kDeviceFile = "device.cbor";
+constexpr const char* kPartitionsFile = "partitions.cbor";
+constexpr uint64_t kStateVersion = 1;
+constexpr size_t kDeviceSecretSize = 32;
+
+enum DeviceField : uint64_t {
+  kDevVersion = 1,
+  kDevUniqueSecret = 2,
+  kDevIdentityKey = 3,
+  kDevPinTransportKey = 4,
+  kDevCreated = 5,
+};
+
+enum PartitionField : uint64_t {
+  kPartVersion = 1,
+  kPartNextId = 2,
+  kPartRecords = 3,
+};
+
+enum RecordField : uint64_t {
+  kRecId = 1,
+  kRecName = 2,
+  kRecUid = 3,
+  kRecGid = 4,
+  kRecMaxSessions = 5,
+  kRecIdentityKey = 6,  // sealed PKCS#8
+  kRecOfficer = 7,
+  kRecUser = 8,
+};
+
+Bytes partition_aad(PartitionId id) {
+  const std::string_view label = "ihsm-partition-v1";
+  Bytes aad(label.begin(), label.end());
+  for (int i = 3; i >= 0; --i) aad.push_back(static_cast<uint8_t>(id >> (8 * i)));
+  return aad;
+}
+
+}  // namespace
+
+Status Device::start(const DeviceConfig& config) {
+  config_ = config;
+  owner_uid_ = static_cast<uint32_t>(::geteuid());
+  Status s = state_.open(config_.state_dir);
+  if (!ok(s)) return s;
+  s = state_.exists(kDeviceFile) ? load() : provision();
+  if (!ok(s)) return s;
+  // Derived, not stored: the key that seals partition records.
+  storage_key_ = SecretBytes(32);
+  const std::string_view info = "ihsm-partition-storage-v1";
+  s = crypto::hkdf_sha384(device_unique_secret_.reveal(), {},
+                          std::span(reinterpret_cast<const uint8_t*>(info.data()), info.size()),
+                          storage_key_);
+  if (!ok(s)) return s;
+  s = crypto::public_key_der(identity_key_.get(), identity_public_der_);
+  if (!ok(s)) return s;
+  s = crypto::public_key_der(pin_transport_key_.get(), pin_transport_public_der_);
+  if (!ok(s)) return s;
+  // The identity key vouches for the PIN transport key, so a client can
+  // tell it encrypts PINs to this device.
+  s = crypto::ecdsa_sign_sha384_der(identity_key_.get(), pin_transport_public_der_,
+                                    pin_transport_signature_);
+  if (!ok(s)) return s;
+  return load_partitions();
+}
+
+Status Device::provision() {
+  std::fprintf(stderr, "ihsmd: empty state in %s: provisioning a new device\n",
+               state_.path().c_str());
+  SecretBytes secret(kDeviceSecretSize);
+  Status s = crypto::random_bytes(secret.reveal_mutable());
+  if (!ok(s)) return s;
+  crypto::Pkey identity, transport;
+  if (!ok(s = crypto::generate_ec_key(Curve::kP384, identity))) return s;
+  if (!ok(s = crypto::generate_ec_key(Curve::kP384, transport))) return s;
+  SecretBytes identity_der, transport_der;
+  if (!ok(s = crypto::private_key_der(identity.get(), identity_der))) return s;
+  if (!ok(s = crypto::private_key_der(transport.get(), transport_der))) return s;
+
+  auto record = cbor::Value::map();
+  record.set(kDevVersion, cbor::Value::uint(kStateVersion));
+  record.set(kDevUniqueSecret, cbor::Value::bytes(secret.reveal()));
+  record.set(kDevIdentityKey, cbor::Value::bytes(identity_der.reveal()));
+  record.set(kDevPinTransportKey, cbor::Value::bytes(transport_der.reveal()));
+  record.set(kDevCreated, cbor::Value::uint(static_cast<uint64_t>(std::time(nullptr))));
+  SecretBytes encoded(cbor::encode(record));
+  if (!ok(s = state_.write_atomic(kDeviceFile, encoded.reveal()))) return s;
+  device_unique_secret_ = std::move(secret);
+  identity_key_ = std::move(identity);
+  pin_transport_key_ = std::move(transport);
+  return Status::kOk;
+}
+
+Status Device::load() {
+  Bytes raw;
+  Status s = state_.read(kDeviceFile, raw, 64 * 1024);
+  if (!ok(s)) return s;
+  SecretBytes file(raw);
+  secure_cleanse(raw.data(), raw.size());
+  cbor::Value v;
+  if (!ok(cbor::decode(file.reveal(), v))) return Status::kStorageFailure;
+  cbor::MapReader r(v);
+  uint64_t version = 0;
+  Bytes secret, identity, transport;
+  if (!ok(r.get_uint(kDevVersion, version)) || version != kStateVersion ||
+      !ok(r.get_bytes(kDevUniqueSecret, secret, kDeviceSecretSize)) ||
+      secret.size() != kDeviceSecretSize || !ok(r.get_bytes(kDevIdentityKey, identity, 4096)) ||
+      !ok(r.get_bytes(kDevPinTransportKey, transport, 4096))) {
+    return Status::kStorageFailure;
+  }
+  device_unique_secret_ = SecretBytes(secret);
+  s = crypto::private_key_from_der(identity, identity_key_);
+  if (ok(s)) s = crypto::private_key_from_der(transport, pin_transport_key_);
+  secure_cleanse(secret.data(), secret.size());
+  secure_cleanse(identity.data(), identity.size());
+  secure_cleanse(transport.data(), transport.size());
+  return ok(s) ? Status::kOk : Status::kStorageFailure;
+}
+
+Status Device::seal(std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
+                    Bytes& out) const {
+  Bytes iv(12), ct, tag;
+  Status s = crypto::random_bytes(iv);
+  if (ok(s)) s = crypto::aes_gcm_encrypt(storage_key_.reveal(), iv, aad, plaintext, ct, tag);
+  if (!ok(s)) return s;
+  out = iv;
+  out.insert(out.end(), ct.begin(), ct.end());
+  out.insert(out.end(), tag.begin(), tag.end());
+  return Status::kOk;
+}
+
+Status Device::unseal(std::span<const uint8_t> aad, std::span<const uint8_t> sealed,
+                      SecretBytes& out) const {
+  if (sealed.size() < 28) return Status::kStorageFailure;
+  return crypto::aes_gcm_decrypt(storage_key_.reveal(), sealed.first(12), aad,
+                                 sealed.subspan(12, sealed.size() - 28), sealed.last(16), out);
+}
+
+Status Device::load_partitions() {
+  if (!state_.exists(kPartitionsFile)) return Status::kOk;
+  Bytes raw;
+  Status s = state_.read(kPartitionsFile, raw);
+  if (!ok(s)) return s;
+  cbor::Value v;
+  if (!ok(cbor::decode(raw, v))) return Status::kStorageFailure;
+  cbor::MapReader r(v);
+  uint64_t version = 0, next_id = 0;
+  const cbor::Value* records = r.get(kPartRecords);
+  if (!ok(r.get_uint(kPartVersion, version)) || version != kStateVersion ||
+      !ok(r.get_uint(kPartNextId, next_id, UINT32_MAX)) || records == nullptr ||
+      !records->is(cbor::Value::Type::kArray)) {
+    return Status::kStorageFailure;
+  }
+  next_partition_id_ = static_cast<PartitionId>(next_id);
+  for (const auto& rec : records->items()) {
+    cbor::MapReader pr(rec);
+    auto p = std::make_shared<Partition>();
+    uint64_t id = 0, max_sessions = 0;
+    std::optional<uint64_t> uid, gid;
+    Bytes sealed;
+    if (!ok(pr.get_uint(kRecId, id, UINT32_MAX)) ||
+        !ok(pr.get_text(kRecName, p->name, protocol::kMaxPartitionName)) ||
+        !ok(pr.opt_uint(kRecUid, uid, UINT32_MAX)) || !ok(pr.opt_uint(kRecGid, gid, UINT32_MAX)) ||
+        !ok(pr.get_uint(kRecMaxSessions, max_sessions, UINT32_MAX)) ||
+        !ok(pr.get_bytes(kRecIdentityKey, sealed, 8192)) || pr.get(kRecOfficer) == nullptr ||
+        pr.get(kRecUser) == nullptr || !ok(p->officer.from_cbor(*pr.get(kRecOfficer))) ||
+        !ok(p->user.from_cbor(*pr.get(kRecUser)))) {
+      return Status::kStorageFailure;
+    }
+    p->id = static_cast<PartitionId>(id);
+    if (uid) p->bound_uid = static_cast<uint32_t>(*uid);
+    if (gid) p->bound_gid = static_cast<uint32_t>(*gid);
+    p->max_sessions = static_cast<uint32_t>(max_sessions);
+    SecretBytes der;
+    if (!ok(unseal(partition_aad(p->id), sealed, der)) ||
+        !ok(crypto::private_key_from_der(der.reveal(), p->identity_key)) ||
+        !ok(crypto::public_key_der(p->identity_key.get(), p->identity_public_der))) {
+      return Status::kStorageFailure;
+    }
+    partitions_.emplace(p->id, std::move(p));
+  }
+  return Status::kOk;
+}
+
+Status Device::save_partitions() {
+  std::lock_guard save_lock(save_mutex_);
+  auto records = cbor::Value::array();
+  PartitionId next_id = 0;
+  {
+    std::shared_lock lock(mutex_);
+    next_id = next_partition_id_;
+    for (const auto& [id, p] : partitions_) {
+      SecretBytes der;
+      Bytes sealed;
+      Status s = crypto::private_key_der(p->identity_key.get(), der);
+      if (ok(s)) s = seal(partition_aad(id), der.reveal(), sealed);
+      if (!ok(s)) return s;
+      auto rec = cbor::Value::map();
+      rec.set(kRecId, cbor::Value::uint(id));
+      rec.set(kRecName, cbor::Value::text(p->name));
+      if (p->bound_uid) rec.set(kRecUid, cbor::Value::uint(*p->bound_uid));
+      if (p->bound_gid) rec.set(kRecGid, cbor::Value::uint(*p->bound_gid));
+      rec.set(kRecMaxSessions, cbor::Value::uint(p->max_sessions));
+      rec.set(kRecIdentityKey, cbor::Value::bytes(sealed));
+      {
+        std::lock_guard plock(p->mutex);
+        rec.set(kRecOfficer, p->officer.to_cbor());
+        rec.set(kRecUser, p->user.to_cbor());
+      }
+      records.push(std::move(rec));
+    }
+  }
+  auto file = cbor::Value::map();
+  file.set(kPartVersion, cbor::Value::uint(kStateVersion));
+  file.set(kPartNextId, cbor::Value::uint(next_id));
+  file.set(kPartRecords, std::move(records));
+  return state_.write_atomic(kPartitionsFile, cbor::encode(file));
+}
+
+Status Device::create_partition(const std::string& name, std::optional<uint32_t> uid,
+                                std::optional<uint32_t> gid, uint32_t max_sessions,
+                                const SecretBytes& officer_pin, const SecretBytes* user_pin,
+                                std::shared_ptr<Partition>& out) {
+  if (name.empty() || name.size() > protocol::kMaxPartitionName) return Status::kInvalidArgument;
+  auto p = std::make_shared<Partition>();
+  p->name = name;
+  p->bound_uid = uid;
+  p->bound_gid = gid;
+  p->max_sessions = max_sessions == 0 ? config_.default_max_sessions : max_sessions;
+  // Slow work (key generation, scrypt) before taking the lock.
+  Status s = crypto::generate_ec_key(Curve::kP384, p->identity_key);
+  if (ok(s)) s = crypto::public_key_der(p->identity_key.get(), p->identity_public_der);
+  if (ok(s)) s = p->officer.set_pin(officer_pin.reveal(), config_.login);
+  if (ok(s) && user_pin != nullptr) s = p->user.set_pin(user_pin->reveal(), config_.login);
+  if (!ok(s)) return s;
+  {
+    std::unique_lock lock(mutex_);
+    if (partitions_.size() >= config_.max_partitions) return Status::kResourceExhausted;
+    for (const auto& [id, existing] : partitions_) {
+      if (existing->name == name) return Status::kPartitionExists;
+    }
+    p->id = next_partition_id_++;
+    partitions_.emplace(p->id, p);
+  }
+  s = save_partitions();
+  if (!ok(s)) {
+    std::unique_lock lock(mutex_);
+    partitions_.erase(p->id);
+    return s;
+  }
+  out = std::move(p);
+  return Status::kOk;
+}
+
+Status Device::delete_partition(PartitionId id) {
+  std::shared_ptr<Partition> removed;
+  {
+    std::unique_lock lock(mutex_);
+    const auto it = partitions_.find(id);
+    if (it == partitions_.end()) return Status::kNoSuchPartition;
+    removed = it->second;
+    partitions_.erase(it);
+    for (auto sit = sessions_.begin(); sit != sessions_.end();) {
+      if (sit->second->partition == removed) {
+        sit->second->closed = true;
+        sit = sessions_.erase(sit);
+      } else {
+        ++sit;
+      }
+    }
+  }
+  const Status s = save_partitions();
+  // Keys die with the partition object once no operation holds it.
+  return s;
+}
+
+std::shared_ptr<Partition> Device::find_partition(PartitionId id) const {
+  std::shared_lock lock(mutex_);
+  const auto it = partitions_.find(id);
+  return it == partitions_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Partition>> Device::partitions() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::shared_ptr<Partition>> out;
+  for (const auto& [id, p] : partitions_) out.push_back(p);
+  return out;
+}
+
+Status Device::open_session(PartitionId partition, ConnectionId connection, uint32_t uid,
+                            uint32_t gid, std::shared_ptr<SessionState>& out) {
+  std::unique_lock lock(mutex_);
+  const auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return Status::kNoSuchPartition;
+  Partition& p = *it->second;
+  if (!p.admits(uid, gid)) return Status::kPartitionAccessDenied;
+  {
+    std::lock_guard plock(p.mutex);
+    if (p.open_sessions >= p.max_sessions) return Status::kSessionLimit;
+    ++p.open_sessions;
+  }
+  auto s = std::make_shared<SessionState>();
+  s->connection = connection;
+  s->partition = it->second;
+  // Random ids: a session id is not a capability (the gate also checks
+  // the connection), but there is no reason to make it guessable.
+  do {
+    uint8_t raw[8];
+    if (!ok(crypto::random_bytes(raw))) return Status::kCryptoFailure;
+    s->id = 0;
+    for (uint8_t b : raw) s->id = (s->id << 8) | b;
+  } while (s->id == 0 || sessions_.count(s->id) != 0);
+  sessions_.emplace(s->id, s);
+  out = std::move(s);
+  return Status::kOk;
+}
+
+std::shared_ptr<SessionState> Device::find_session(SessionId id) const {
+  std::shared_lock lock(mutex_);
+  const auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void Device::close_session_locked(const std::shared_ptr<SessionState>& s) {
+  s->closed = true;
+  std::lock_guard plock(s->partition->mutex);
+  if (s->partition->open_sessions > 0) --s->partition->open_sessions;
+  s->partition->remove_session_keys(s->id);
+}
+
+Status Device::close_session(SessionId id) {
+  std::unique_lock lock(mutex_);
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) return Status::kInvalidSession;
+  close_session_locked(it->second);
+  sessions_.erase(it);
+  return Status::kOk;
+}
+
+void Device::close_connection_sessions(ConnectionId connection) {
+  std::unique_lock lock(mutex_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second->connection == connection) {
+      close_session_locked(it->second);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace ihsm::device

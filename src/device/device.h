@@ -1,0 +1,108 @@
+// The device: its identity, its partitions and the sessions open on them.
+// One instance per ihsmd. Lock order: Device::mutex_ before any
+// Partition::mutex, never the reverse.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "common/secret.h"
+#include "device/crypto/backend.h"
+#include "device/state_dir.h"
+#include "device/vault/credential.h"
+#include "device/vault/partition.h"
+#include "ihsm/types.h"
+
+namespace ihsm::device {
+
+struct DeviceConfig {
+  std::string state_dir;
+  std::string socket_path;
+  uint32_t default_max_sessions = 64;
+  uint32_t max_partitions = 64;
+  size_t max_connections = 256;
+  LoginPolicy login;
+};
+
+struct SessionState {
+  SessionId id = 0;
+  ConnectionId connection = 0;
+  std::shared_ptr<Partition> partition;
+  std::atomic<Role> role{Role::kPublic};
+  std::atomic<bool> closed{false};
+};
+
+class Device {
+ public:
+  static constexpr std::string_view kFirmwareVersion = "0.1.0";
+
+  // Opens (and on first start provisions) the state directory.
+  Status start(const DeviceConfig& config);
+  const DeviceConfig& config() const { return config_; }
+
+  // Identity (fixed at provisioning).
+  EVP_PKEY* identity_key() const { return identity_key_.get(); }
+  const Bytes& identity_public_der() const { return identity_public_der_; }
+  EVP_PKEY* pin_transport_key() const { return pin_transport_key_.get(); }
+  const Bytes& pin_transport_public_der() const { return pin_transport_public_der_; }
+  const Bytes& pin_transport_signature() const { return pin_transport_signature_; }
+
+  bool is_owner(uint32_t uid) const { return uid == 0 || uid == owner_uid_; }
+
+  // Partitions.
+  Status create_partition(const std::string& name, std::optional<uint32_t> uid,
+                          std::optional<uint32_t> gid, uint32_t max_sessions,
+                          const SecretBytes& officer_pin, const SecretBytes* user_pin,
+                          std::shared_ptr<Partition>& out);
+  Status delete_partition(PartitionId id);
+  std::shared_ptr<Partition> find_partition(PartitionId id) const;
+  std::vector<std::shared_ptr<Partition>> partitions() const;
+  // Writes every partition record atomically. Call without holding any
+  // partition mutex.
+  Status save_partitions();
+
+  // Sessions.
+  Status open_session(PartitionId partition, ConnectionId connection, uint32_t uid, uint32_t gid,
+                      std::shared_ptr<SessionState>& out);
+  std::shared_ptr<SessionState> find_session(SessionId id) const;
+  Status close_session(SessionId id);
+  void close_connection_sessions(ConnectionId connection);
+
+  ConnectionId next_connection_id() { return next_connection_.fetch_add(1) + 1; }
+
+ private:
+  Status provision();
+  Status load();
+  Status load_partitions();
+  Status seal(std::span<const uint8_t> aad, std::span<const uint8_t> plaintext, Bytes& out) const;
+  Status unseal(std::span<const uint8_t> aad, std::span<const uint8_t> sealed,
+                SecretBytes& out) const;
+  void close_session_locked(const std::shared_ptr<SessionState>& s);
+
+  DeviceConfig config_;
+  StateDir state_;
+  uint32_t owner_uid_ = 0;
+
+  // Secrets: the device unique secret (provisioning, whole device
+  // lifetime) and the key that seals partition records, derived from it.
+  SecretBytes device_unique_secret_;
+  SecretBytes storage_key_;
+  crypto::Pkey identity_key_;
+  Bytes identity_public_der_;
+  crypto::Pkey pin_transport_key_;
+  Bytes pin_transport_public_der_;
+  Bytes pin_transport_signature_;
+
+  mutable std::shared_mutex mutex_;  // partitions_, sessions_, next_partition_id_
+  std::map<PartitionId, std::shared_ptr<Partition>> partitions_;
+  std::map<SessionId, std::shared_ptr<SessionState>> sessions_;
+  PartitionId next_partition_id_ = 1;
+  std::mutex save_mutex_;
+  std::atomic<ConnectionId> next_connection_{0};
+};
+
+}  // namespace ihsm::device

@@ -1,0 +1,71 @@
+#include "device/gate.h"
+
+namespace ihsm::device {
+namespace {
+
+using protocol::Access;
+
+Status check_role(Access access, Role role) {
+  switch (access) {
+    case Access::kUser:
+      if (role == Role::kCryptoUser) return Status::kOk;
+      return role == Role::kPublic ? Status::kNotLoggedIn : Status::kRoleNotAllowed;
+    case Access::kOfficer:
+      if (role == Role::kCryptoOfficer) return Status::kOk;
+      return role == Role::kPublic ? Status::kNotLoggedIn : Status::kRoleNotAllowed;
+    case Access::kUserOrOfficer:
+      return role == Role::kPublic ? Status::kNotLoggedIn : Status::kOk;
+    default:
+      return Status::kOk;
+  }
+}
+
+// A session key is visible to sessions of the connection that made it.
+bool visible(const KeyObject& key, const CommandContext& ctx) {
+  return key.owner_connection == ctx.connection.id;
+}
+
+}  // namespace
+
+Status gate(CommandContext& ctx, const cbor::MapReader& in) {
+  if (!in.is_map()) return Status::kMalformedBody;
+  switch (ctx.op.access) {
+    case Access::kAnyone:
+      return Status::kOk;
+    case Access::kOwner:
+      return ctx.device.is_owner(ctx.connection.peer.uid) ? Status::kOk : Status::kNotOwner;
+    case Access::kSession:
+    case Access::kUser:
+    case Access::kOfficer:
+    case Access::kUserOrOfficer:
+      break;
+  }
+
+  // A session is only usable from the connection that opened it.
+  auto session = ctx.device.find_session(ctx.header.session);
+  if (!session || session->closed || session->connection != ctx.connection.id) {
+    return Status::kInvalidSession;
+  }
+  Status s = check_role(ctx.op.access, session->role.load());
+  if (!ok(s)) return s;
+  ctx.session = session;
+  ctx.partition = session->partition;
+
+  if (in.has(protocol::kKey)) {
+    uint64_t handle = 0;
+    s = in.get_uint(protocol::kKey, handle);
+    if (!ok(s)) return s;
+    std::shared_ptr<const KeyObject> key;
+    {
+      std::lock_guard lock(ctx.partition->mutex);
+      key = ctx.partition->find_key(handle);
+    }
+    // Keys of other partitions live in other tables: they are simply not found.
+    if (!key || !visible(*key, ctx)) return Status::kNoSuchKey;
+    if (ctx.op.key_usage != 0 && !key->has(ctx.op.key_usage)) return Status::kKeyUsageNotAllowed;
+    ctx.key = std::move(key);
+  }
+  return Status::kOk;
+}
+
+}  // namespace ihsm::device

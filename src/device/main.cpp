@@ -1,0 +1,88 @@
+// ihsmd: the device. Everything under src/device runs only in this process.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "device/device.h"
+#include "device/server.h"
+#include "transport/unix_socket.h"
+
+using namespace ihsm;
+
+int main(int argc, char** argv) {
+  device::DeviceConfig config;
+  config.state_dir = device::default_state_dir();
+  config.socket_path = transport::daemon_default_socket_path();
+  std::string socket_mode = "0666";
+
+  CLI::App app{"ihsmd: the ihsm device daemon (runs in the foreground, logs to stderr)"};
+  app.add_option("--state-dir", config.state_dir,
+                 "Device state directory (provisioned on first start)")
+      ->capture_default_str();
+  app.add_option("--socket", config.socket_path, "Unix socket to serve")->capture_default_str();
+  app.add_option("--socket-mode", socket_mode,
+                 "Socket file mode (access is decided per peer uid by the device)")
+      ->capture_default_str();
+  app.add_option("--max-sessions", config.default_max_sessions, "Default sessions per partition")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--max-connections", config.max_connections, "Concurrent client connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--pin-max-failures", config.login.max_failures,
+                 "Consecutive wrong PINs that lock a role")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--pin-backoff-ms", config.login.backoff_base_ms,
+                 "First back-off wait after the free failures; doubles per failure")
+      ->capture_default_str();
+  app.add_option("--pin-backoff-max-ms", config.login.backoff_max_ms, "Longest back-off wait")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  ::umask(077);
+  // Signals are taken by one thread with sigwait, never by a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  device::Device dev;
+  Status s = dev.start(config);
+  if (s == Status::kBusy) {
+    std::fprintf(stderr, "ihsmd: state %s is in use by another ihsmd\n", config.state_dir.c_str());
+    return 1;
+  }
+  if (!ok(s)) {
+    std::fprintf(stderr, "ihsmd: cannot start device from %s: %s\n", config.state_dir.c_str(),
+                 std::string(status_name(s)).c_str());
+    return 1;
+  }
+  device::Server server(dev);
+  s = server.listen(config.socket_path, static_cast<unsigned>(std::stoul(socket_mode, nullptr, 8)));
+  if (!ok(s)) {
+    std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
+    return 1;
+  }
+  std::thread signal_thread([&server, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "ihsmd: signal %d: shutting down\n", sig);
+    server.stop();
+  });
+  std::fprintf(stderr, "ihsmd: ready: serving %s (state %s, %zu partitions)\n",
+               config.socket_path.c_str(), config.state_dir.c_str(), dev.partitions().size());
+  server.run();
+  // If run() ended for another reason, wake the signal thread.
+  ::kill(::getpid(), SIGTERM);
+  signal_thread.join();
+  std::fprintf(stderr, "ihsmd: stopped\n");
+  return 0;
+}

@@ -1,0 +1,41 @@
+// The device's non-volatile storage: a directory only ihsmd may read
+// (0700, files 0600), guarded by a lock file so two daemons never share it.
+// Files are replaced atomically (temp file, fsync, rename, fsync of the
+// directory): a state file is never half-written.
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "ihsm/status.h"
+#include "ihsm/types.h"
+
+namespace ihsm::device {
+
+class StateDir {
+ public:
+  StateDir() = default;
+  ~StateDir();
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+
+  // Creates the directory if needed and takes the lock. kBusy when another
+  // daemon holds it.
+  Status open(const std::string& path);
+  const std::string& path() const { return path_; }
+
+  bool exists(const std::string& name) const;
+  // kNoSuch... is not a thing for files: a missing file is kStorageFailure.
+  Status read(const std::string& name, Bytes& out, size_t max_size = 16 * 1024 * 1024) const;
+  Status write_atomic(const std::string& name, std::span<const uint8_t> data) const;
+
+ private:
+  std::string path_;
+  int lock_fd_ = -1;
+};
+
+// The default state directory: /var/lib/ihsm for root,
+// $XDG_STATE_HOME/ihsm (or ~/.local/state/ihsm) otherwise.
+std::string default_state_dir();
+
+}  // namespace ihsm::device

@@ -1,0 +1,82 @@
+// Keys of the CBOR maps in request and response bodies. One list for every
+// message, so a field means the same thing in every command. Numbers are
+// part of the wire format: never renumber, only add.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ihsm::protocol {
+
+enum Field : uint64_t {
+  kPartition = 1,            // uint: partition id
+  kName = 2,                 // text: partition name
+  kBoundUid = 3,             // uint
+  kBoundGid = 4,             // uint
+  kMaxSessions = 5,          // uint
+  kPinEnvelope = 6,          // map {kEphemeralKey, kCiphertext}: the PIN for this command
+  kUserPinEnvelope = 7,      // map: a second PIN (user PIN at partition creation)
+  kNewPinEnvelope = 8,       // map: the new PIN of SetPin
+  kRole = 9,                 // uint: ihsm::Role
+  kChallenge = 10,           // bytes(32)
+  kSession = 11,             // uint: session id (also in the frame header)
+  kKey = 12,                 // uint: key handle the command acts on
+  kPublicHandle = 13,        // uint
+  kPrivateHandle = 14,       // uint
+  kMechanism = 15,           // uint: ihsm::Mechanism (CKM_* value)
+  kKeyType = 16,             // uint: ihsm::KeyType (CKK_* value)
+  kKeyBits = 17,             // uint
+  kCurve = 18,               // uint: ihsm::Curve
+  kLabel = 19,               // text <= kMaxLabel
+  kId = 20,                  // bytes <= kMaxId
+  kFlags = 21,               // uint: ihsm::usage bits
+  kClass = 22,               // uint: ihsm::ObjectClass (CKO_* value)
+  kData = 23,                // bytes: input data, digest, or random output
+  kSignature = 24,           // bytes
+  kIv = 25,                  // bytes(12)
+  kAad = 26,                 // bytes
+  kTag = 27,                 // bytes(16)
+  kCiphertext = 28,          // bytes
+  kPlaintext = 29,           // bytes
+  kLength = 30,              // uint
+  kKeys = 31,                // array of key-info maps / handles
+  kPartitions = 32,          // array of partition-info maps
+  kPublicKey = 33,           // bytes: DER SubjectPublicKeyInfo
+  kIdentityKey = 34,         // bytes: DER SPKI of an identity key
+  kPinTransportKey = 35,     // bytes: DER SPKI of the device PIN transport key
+  kPinTransportSig = 36,     // bytes: DER ECDSA signature by the device identity key
+  kProtocolRevision = 37,    // uint
+  kFirmwareVersion = 38,     // text
+  kState = 39,               // text
+  kIsOwner = 40,             // bool
+  kCount = 41,               // uint
+  kOpenSessions = 42,        // uint
+  kUserPinSet = 43,          // bool
+  kUserLocked = 44,          // bool
+  kOfficerLocked = 45,       // bool
+  kRetryAfterMs = 46,        // uint: in error bodies of kPinBackoff
+  kLocal = 47,               // bool
+  kPairHandle = 48,          // uint
+  kMessage = 49,             // text: human detail in error bodies
+  kEphemeralKey = 50,        // bytes: uncompressed P-384 point inside a PIN envelope
+  kEnvelopeCiphertext = 51,  // bytes: AES-256-GCM ciphertext || tag inside a PIN envelope
+  kRetriesLeft = 52,         // uint: in error bodies of kPinIncorrect
+  kPublicTemplate = 53,      // map {kLabel, kId, kFlags}: public half of a key pair
+  kPrivateTemplate = 54,     // map {kLabel, kId, kFlags}: private half of a key pair
+};
+
+// Size limits every side enforces.
+constexpr size_t kMaxLabel = 128;
+constexpr size_t kMaxId = 64;
+constexpr size_t kMaxPartitionName = 64;
+constexpr size_t kMinPin = 4;
+constexpr size_t kMaxPin = 64;
+constexpr size_t kMaxCipherData = 512 * 1024;  // one Encrypt/Decrypt call
+constexpr size_t kMaxSignData = 512 * 1024;    // hash-then-sign input
+constexpr size_t kMaxAad = 64 * 1024;
+constexpr size_t kMaxRandom = 64 * 1024;
+constexpr size_t kChallengeSize = 32;
+constexpr size_t kGcmIvSize = 12;
+constexpr size_t kGcmTagSize = 16;
+
+}  // namespace ihsm::protocol

@@ -1,0 +1,69 @@
+// Every command the device understands, in one list. A new command adds a
+// row here, a handler in one src/device/commands/ file, and a client call.
+//
+// Columns: name, wire code, who may call it (Access), the key usage the
+// command needs from the key named in Field::kKey (0: the command names no
+// key or needs no usage flag).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "ihsm/types.h"
+
+namespace ihsm::protocol {
+
+enum class Access : uint8_t {
+  kAnyone,   // no session: device info, challenges, listing
+  kOwner,    // the device owner (SO_PEERCRED uid is root or the daemon's uid)
+  kSession,  // an open session of this connection, any role
+  kUser,     // a session logged in as Crypto User
+  kOfficer,  // a session logged in as Crypto Officer
+  kUserOrOfficer,
+};
+
+#define IHSM_OPCODE_LIST(X)                          \
+  X(GetDeviceInfo, 0x0001, kAnyone, 0)               \
+  X(GetChallenge, 0x0002, kAnyone, 0)                \
+  X(PartitionCreate, 0x0010, kOwner, 0)              \
+  X(PartitionList, 0x0011, kAnyone, 0)               \
+  X(PartitionDelete, 0x0012, kOwner, 0)              \
+  X(PartitionUnlockOfficer, 0x0013, kOwner, 0)       \
+  X(SessionOpen, 0x0020, kAnyone, 0)                 \
+  X(SessionClose, 0x0021, kSession, 0)               \
+  X(Login, 0x0022, kSession, 0)                      \
+  X(Logout, 0x0023, kSession, 0)                     \
+  X(InitUserPin, 0x0024, kOfficer, 0)                \
+  X(SetPin, 0x0025, kUserOrOfficer, 0)               \
+  X(UnlockUser, 0x0026, kOfficer, 0)                 \
+  X(SessionInfo, 0x0027, kSession, 0)                \
+  X(GenerateKey, 0x0030, kUser, 0)                   \
+  X(GenerateKeyPair, 0x0031, kUser, 0)               \
+  X(GetKeyInfo, 0x0032, kUser, 0)                    \
+  X(FindKeys, 0x0033, kUser, 0)                      \
+  X(DestroyKey, 0x0034, kUser, 0)                    \
+  X(GetPublicKey, 0x0035, kUser, 0)                  \
+  X(Sign, 0x0040, kUser, ::ihsm::usage::kSign)       \
+  X(Encrypt, 0x0041, kUser, ::ihsm::usage::kEncrypt) \
+  X(Decrypt, 0x0042, kUser, ::ihsm::usage::kDecrypt) \
+  X(GenerateRandom, 0x0050, kSession, 0)
+
+enum class Opcode : uint16_t {
+#define IHSM_OPCODE_ENUM(name, code, access, usage) k##name = code,
+  IHSM_OPCODE_LIST(IHSM_OPCODE_ENUM)
+#undef IHSM_OPCODE_ENUM
+};
+
+struct OpcodeInfo {
+  Opcode opcode;
+  std::string_view name;
+  Access access;
+  uint32_t key_usage;  // usage flag the key in Field::kKey must carry
+};
+
+// nullptr for a code that is not in the list.
+const OpcodeInfo* find_opcode(uint16_t code);
+std::string_view opcode_name(Opcode op);
+
+}  // namespace ihsm::protocol

@@ -1,0 +1,172 @@
+#include "transport/unix_socket.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+namespace ihsm::transport {
+namespace {
+
+bool read_full(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::recv(fd, p, n, 0);
+    if (r == 0) return false;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool fill_address(const std::string& path, sockaddr_un& addr) {
+  std::memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return false;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return true;
+}
+
+}  // namespace
+
+UnixSocketChannel::UnixSocketChannel(int fd) : fd_(fd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    peer_ = PeerCredentials{cred.uid, cred.gid, cred.pid};
+  } else {
+    // Unknown peer: an identity no check will ever accept.
+    peer_ = PeerCredentials{UINT32_MAX, UINT32_MAX, -1};
+  }
+}
+
+UnixSocketChannel::~UnixSocketChannel() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status UnixSocketChannel::send(const protocol::FrameHeader& header, std::span<const uint8_t> body) {
+  if (body.size() > protocol::kMaxBody) return Status::kFrameTooLarge;
+  std::array<uint8_t, protocol::kHeaderSize> head{};
+  protocol::FrameHeader h = header;
+  h.body_length = static_cast<uint32_t>(body.size());
+  protocol::encode_header(h, head);
+  iovec iov[2] = {{head.data(), head.size()}, {const_cast<uint8_t*>(body.data()), body.size()}};
+  size_t index = 0;
+  while (index < 2) {
+    msghdr msg{};
+    msg.msg_iov = &iov[index];
+    msg.msg_iovlen = 2 - index;
+    const ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::kTransportError;
+    }
+    size_t written = static_cast<size_t>(w);
+    while (index < 2 && written >= iov[index].iov_len) {
+      written -= iov[index].iov_len;
+      ++index;
+    }
+    if (index < 2) {
+      iov[index].iov_base = static_cast<uint8_t*>(iov[index].iov_base) + written;
+      iov[index].iov_len -= written;
+    }
+  }
+  return Status::kOk;
+}
+
+Status UnixSocketChannel::receive(protocol::Frame& out) {
+  std::array<uint8_t, protocol::kHeaderSize> head{};
+  if (!read_full(fd_, head.data(), head.size())) return Status::kTransportError;
+  const Status s = protocol::decode_header(head, out.header);
+  if (!ok(s)) return s;
+  out.body.resize(out.header.body_length);
+  if (!read_full(fd_, out.body.data(), out.body.size())) return Status::kTransportError;
+  return Status::kOk;
+}
+
+void UnixSocketChannel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+UnixSocketListener::~UnixSocketListener() { close(); }
+
+Status UnixSocketListener::listen(const std::string& path, unsigned mode) {
+  sockaddr_un addr{};
+  if (!fill_address(path, addr)) return Status::kInvalidArgument;
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return Status::kTransportError;
+  ::unlink(path.c_str());  // a stale socket from a crashed daemon; the state lock guards a live one
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::chmod(path.c_str(), mode) != 0 || ::listen(fd_, 128) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return Status::kTransportError;
+  }
+  path_ = path;
+  return Status::kOk;
+}
+
+std::unique_ptr<UnixSocketChannel> UnixSocketListener::accept() {
+  while (fd_ >= 0) {
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) return std::make_unique<UnixSocketChannel>(fd);
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE) {
+      ::usleep(10000);  // out of descriptors: back off rather than spin
+      continue;
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+void UnixSocketListener::close() {
+  if (fd_ >= 0) {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    fd_ = -1;
+    if (!path_.empty()) ::unlink(path_.c_str());
+    path_.clear();
+  }
+}
+
+Status connect_unix(const std::string& path, std::unique_ptr<FrameChannel>& out) {
+  sockaddr_un addr{};
+  if (!fill_address(path, addr)) return Status::kInvalidArgument;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::kDeviceUnavailable;
+  while (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (errno == EINTR) continue;
+    ::close(fd);
+    return Status::kDeviceUnavailable;
+  }
+  out = std::make_unique<UnixSocketChannel>(fd);
+  return Status::kOk;
+}
+
+std::string daemon_default_socket_path() {
+  const uid_t uid = ::getuid();
+  if (uid == 0) return "/run/ihsm/ihsmd.sock";
+  if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run != nullptr && run[0] == '/') {
+    return std::string(run) + "/ihsm/ihsmd.sock";
+  }
+  return "/tmp/ihsm-" + std::to_string(uid) + "/ihsmd.sock";
+}
+
+std::string default_socket_path() {
+  if (const char* env = std::getenv("IHSM_SOCKET"); env != nullptr && env[0] != '\0') return env;
+  const std::string own = daemon_default_socket_path();
+  struct stat st {};
+  if (::stat(own.c_str(), &st) == 0) return own;
+  return "/run/ihsm/ihsmd.sock";
+}
+
+}  // namespace ihsm::transport

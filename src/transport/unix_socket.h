@@ -1,0 +1,54 @@
+// The control path: frames over a Unix domain stream socket, with the
+// peer's identity from SO_PEERCRED.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "transport/channel.h"
+
+namespace ihsm::transport {
+
+class UnixSocketChannel final : public FrameChannel {
+ public:
+  explicit UnixSocketChannel(int fd);
+  ~UnixSocketChannel() override;
+  UnixSocketChannel(const UnixSocketChannel&) = delete;
+  UnixSocketChannel& operator=(const UnixSocketChannel&) = delete;
+
+  Status send(const protocol::FrameHeader& header, std::span<const uint8_t> body) override;
+  Status receive(protocol::Frame& out) override;
+  void shutdown() override;
+  PeerCredentials peer() const override { return peer_; }
+
+ private:
+  int fd_;
+  PeerCredentials peer_;
+};
+
+class UnixSocketListener {
+ public:
+  UnixSocketListener() = default;
+  ~UnixSocketListener();
+  // Creates the socket file (removing a stale one) with the given mode.
+  Status listen(const std::string& path, unsigned mode);
+  // Blocks; nullptr when the listener was closed or accept failed.
+  std::unique_ptr<UnixSocketChannel> accept();
+  void close();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+Status connect_unix(const std::string& path, std::unique_ptr<FrameChannel>& out);
+
+// IHSM_SOCKET if set; otherwise the default the daemon uses for this user
+// (falling back to the system socket when the per-user one does not exist).
+std::string default_socket_path();
+// What the daemon binds by default: /run/ihsm/ihsmd.sock for root,
+// $XDG_RUNTIME_DIR/ihsm/ihsmd.sock (or /tmp/ihsm-UID/ihsmd.sock) otherwise.
+std::string daemon_default_socket_path();
+
+}  // namespace ihsm::transport
