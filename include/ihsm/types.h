@@ -69,7 +69,8 @@ constexpr uint32_t kAll = (1u << 9) - 1;
 struct KeyTemplate {
   std::string label;  // <= 128 bytes
   Bytes id;           // <= 64 bytes
-  uint32_t flags = usage::kSensitive;
+  // Unset: the device's defaults for the key kind (docs/protocol.md).
+  std::optional<uint32_t> flags;
 };
 
 // What the device reports about a key. Never contains secret material.

@@ -101,22 +101,24 @@ UnixSocketListener::~UnixSocketListener() { close(); }
 Status UnixSocketListener::listen(const std::string& path, unsigned mode) {
   sockaddr_un addr{};
   if (!fill_address(path, addr)) return Status::kInvalidArgument;
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return Status::kTransportError;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::kTransportError;
   ::unlink(path.c_str());  // a stale socket from a crashed daemon; the state lock guards a live one
-  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::chmod(path.c_str(), mode) != 0 || ::listen(fd_, 128) != 0) {
-    ::close(fd_);
-    fd_ = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::chmod(path.c_str(), mode) != 0 || ::listen(fd, 128) != 0) {
+    ::close(fd);
     return Status::kTransportError;
   }
   path_ = path;
+  fd_ = fd;
   return Status::kOk;
 }
 
 std::unique_ptr<UnixSocketChannel> UnixSocketListener::accept() {
-  while (fd_ >= 0) {
-    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  for (;;) {
+    const int listen_fd = fd_.load();
+    if (listen_fd < 0) return nullptr;
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) return std::make_unique<UnixSocketChannel>(fd);
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno == EMFILE || errno == ENFILE) {
@@ -125,17 +127,15 @@ std::unique_ptr<UnixSocketChannel> UnixSocketListener::accept() {
     }
     return nullptr;
   }
-  return nullptr;
 }
 
 void UnixSocketListener::close() {
-  if (fd_ >= 0) {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    fd_ = -1;
-    if (!path_.empty()) ::unlink(path_.c_str());
-    path_.clear();
-  }
+  const int fd = fd_.exchange(-1);
+  if (fd < 0) return;
+  // shutdown() wakes a thread blocked in accept() on this socket.
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+  if (!path_.empty()) ::unlink(path_.c_str());
 }
 
 Status connect_unix(const std::string& path, std::unique_ptr<FrameChannel>& out) {

@@ -2,6 +2,7 @@
 // peer's identity from SO_PEERCRED.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -34,11 +35,11 @@ class UnixSocketListener {
   Status listen(const std::string& path, unsigned mode);
   // Blocks; nullptr when the listener was closed or accept failed.
   std::unique_ptr<UnixSocketChannel> accept();
+  // Safe to call from another thread while accept() blocks, and twice.
   void close();
-  int fd() const { return fd_; }
 
  private:
-  int fd_ = -1;
+  std::atomic<int> fd_{-1};
   std::string path_;
 };
 

@@ -1,0 +1,692 @@
+// libihsm: Client, Session, Error and SecretPin. Every response field is
+// read through cbor::MapReader with a type and size check; a response that
+// does not have the promised shape becomes kTransportError, never a crash.
+#include "ihsm/client.h"
+
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <utility>
+
+#include "common/secret.h"
+#include "host/connection.h"
+#include "protocol/fields.h"
+#include "transport/unix_socket.h"
+
+namespace ihsm {
+
+using protocol::Opcode;
+namespace field = protocol;
+
+namespace {
+
+constexpr size_t kMaxSpki = 1024;
+constexpr size_t kMaxText = 256;
+constexpr size_t kMaxSignature = 2 * 66;
+
+ErrorDetail detail(std::string message) {
+  ErrorDetail d;
+  d.message = std::move(message);
+  return d;
+}
+
+std::string format_error(Status status, const std::string& detail_text) {
+  std::string out(status_name(status));
+  out += " (";
+  out += status_message(status);
+  out += ")";
+  if (!detail_text.empty()) {
+    out += ": ";
+    out += detail_text;
+  }
+  return out;
+}
+
+// Reads a response map, remembering the first field that is missing or
+// malformed.
+class Reader {
+ public:
+  explicit Reader(const cbor::Value& v) : m_(v) {
+    if (!m_.is_map()) fail(Status::kMalformedBody, 0);
+  }
+
+  template <typename T>
+  void uint(uint64_t key, T& out) {
+    uint64_t v = 0;
+    if (record(m_.get_uint(key, v, std::numeric_limits<T>::max()), key)) out = static_cast<T>(v);
+  }
+  template <typename T>
+  void opt_uint(uint64_t key, std::optional<T>& out) {
+    std::optional<uint64_t> v;
+    if (record(m_.opt_uint(key, v, std::numeric_limits<T>::max()), key) && v) {
+      out = static_cast<T>(*v);
+    }
+  }
+  template <typename T>
+  void opt_uint(uint64_t key, T& out) {
+    std::optional<T> v;
+    opt_uint(key, v);
+    if (v) out = *v;
+  }
+  void boolean(uint64_t key, bool& out) { record(m_.get_bool(key, out), key); }
+  void opt_boolean(uint64_t key, bool& out) { record(m_.opt_bool(key, out), key); }
+  void bytes(uint64_t key, Bytes& out, size_t max) { record(m_.get_bytes(key, out, max), key); }
+  void opt_bytes(uint64_t key, Bytes& out, size_t max) { record(m_.opt_bytes(key, out, max), key); }
+  void text(uint64_t key, std::string& out, size_t max) { record(m_.get_text(key, out, max), key); }
+  void opt_text(uint64_t key, std::string& out, size_t max) {
+    record(m_.opt_text(key, out, max), key);
+  }
+  // An array field; nullptr (and a recorded failure) when absent or not an array.
+  const std::vector<cbor::Value>* array(uint64_t key) {
+    const cbor::Value* v = m_.get(key);
+    if (v == nullptr) {
+      fail(Status::kMissingField, key);
+      return nullptr;
+    }
+    if (!v->is(cbor::Value::Type::kArray)) {
+      fail(Status::kMalformedBody, key);
+      return nullptr;
+    }
+    return &v->items();
+  }
+  // A value the caller validated itself.
+  void invalid(uint64_t key, const std::string& why) {
+    if (ok(status_)) {
+      status_ = Status::kTransportError;
+      detail_ = bad_response("field " + std::to_string(key) + " " + why);
+    }
+  }
+
+  bool good() const { return ok(status_); }
+  Status status() const { return status_; }
+  const ErrorDetail& detail() const { return detail_; }
+
+ private:
+  bool record(Status s, uint64_t key) {
+    if (ok(s)) return true;
+    fail(s, key);
+    return false;
+  }
+  void fail(Status s, uint64_t key) {
+    if (!ok(status_)) return;
+    if (key == 0) {
+      status_ = Status::kTransportError;
+      detail_ = bad_response("not a map");
+      return;
+    }
+    status_ = check_field(s, key, detail_);
+  }
+
+  cbor::MapReader m_;
+  Status status_ = Status::kOk;
+  ErrorDetail detail_;
+};
+
+template <typename T>
+Result<T> failure(const Reader& r) {
+  return {r.status(), r.detail()};
+}
+
+template <typename T, typename U>
+Result<T> failure(const Result<U>& r) {
+  return {r.status(), r.detail()};
+}
+
+Status parse_partition(const cbor::Value& v, PartitionInfo& out, ErrorDetail& d) {
+  Reader r(v);
+  r.uint(field::kPartition, out.id);
+  r.text(field::kName, out.name, protocol::kMaxPartitionName);
+  r.opt_uint(field::kBoundUid, out.bound_uid);
+  r.opt_uint(field::kBoundGid, out.bound_gid);
+  r.opt_uint(field::kMaxSessions, out.max_sessions);
+  r.opt_uint(field::kOpenSessions, out.open_sessions);
+  r.opt_boolean(field::kUserPinSet, out.user_pin_set);
+  r.opt_boolean(field::kUserLocked, out.user_pin_locked);
+  r.opt_boolean(field::kOfficerLocked, out.officer_pin_locked);
+  r.opt_bytes(field::kIdentityKey, out.identity_public_key, kMaxSpki);
+  d = r.detail();
+  return r.status();
+}
+
+bool valid_class(uint32_t c) {
+  return c == static_cast<uint32_t>(ObjectClass::kPublicKey) ||
+         c == static_cast<uint32_t>(ObjectClass::kPrivateKey) ||
+         c == static_cast<uint32_t>(ObjectClass::kSecretKey);
+}
+
+bool valid_key_type(uint32_t t) {
+  return t == static_cast<uint32_t>(KeyType::kEc) || t == static_cast<uint32_t>(KeyType::kAes);
+}
+
+bool valid_curve(uint32_t c) {
+  return c >= static_cast<uint32_t>(Curve::kP256) && c <= static_cast<uint32_t>(Curve::kP521);
+}
+
+Status parse_key_info(const cbor::Value& v, KeyInfo& out, ErrorDetail& d) {
+  Reader r(v);
+  uint32_t object_class = 0;
+  uint32_t key_type = 0;
+  std::optional<uint32_t> curve;
+  r.uint(field::kKey, out.handle);
+  r.uint(field::kClass, object_class);
+  r.uint(field::kKeyType, key_type);
+  r.uint(field::kKeyBits, out.key_bits);
+  r.opt_uint(field::kCurve, curve);
+  r.opt_text(field::kLabel, out.label, protocol::kMaxLabel);
+  r.opt_bytes(field::kId, out.id, protocol::kMaxId);
+  r.uint(field::kFlags, out.flags);
+  r.opt_boolean(field::kLocal, out.local);
+  r.opt_uint(field::kPairHandle, out.pair_handle);
+  if (r.good() && !valid_class(object_class)) r.invalid(field::kClass, "unknown object class");
+  if (r.good() && !valid_key_type(key_type)) r.invalid(field::kKeyType, "unknown key type");
+  if (r.good() && curve && !valid_curve(*curve)) r.invalid(field::kCurve, "unknown curve");
+  if (r.good()) {
+    out.object_class = static_cast<ObjectClass>(object_class);
+    out.key_type = static_cast<KeyType>(key_type);
+    if (curve) out.curve = static_cast<Curve>(*curve);
+  }
+  d = r.detail();
+  return r.status();
+}
+
+cbor::Value template_map(const KeyTemplate& t) {
+  cbor::Value m = cbor::Value::map();
+  if (!t.label.empty()) m.set(field::kLabel, cbor::Value::text(t.label));
+  if (!t.id.empty()) m.set(field::kId, cbor::Value::bytes(t.id));
+  if (t.flags) m.set(field::kFlags, cbor::Value::uint(*t.flags));
+  return m;
+}
+
+Status check_template(const KeyTemplate& t, ErrorDetail& d) {
+  if (t.label.size() > protocol::kMaxLabel) {
+    d = detail("label longer than 128 bytes");
+    return Status::kFieldTooLarge;
+  }
+  if (t.id.size() > protocol::kMaxId) {
+    d = detail("id longer than 64 bytes");
+    return Status::kFieldTooLarge;
+  }
+  return Status::kOk;
+}
+
+Result<cbor::Value> session_call(const std::shared_ptr<Connection>& c, SessionId id, Opcode op,
+                                 const cbor::Value& body) {
+  if (!c || id == 0) return {Status::kInvalidSession, detail("the session is closed")};
+  return c->call(op, id, body);
+}
+
+Done done(const Result<cbor::Value>& r) {
+  if (!r) return {r.status(), r.detail()};
+  return Unit{};
+}
+
+struct PinSpec {
+  uint64_t field;
+  Role role;
+  const SecretPin* pin;
+};
+
+// GetChallenge, seal every PIN under it, send the command. The envelope
+// mutex keeps another thread on this connection from spending the
+// challenge in between.
+Result<cbor::Value> call_with_pins(Connection& c, Opcode op, SessionId session,
+                                   PartitionId partition, cbor::Value body,
+                                   std::initializer_list<PinSpec> pins) {
+  for (const PinSpec& p : pins) {
+    if (!ok(check_pin(*p.pin))) {
+      return {Status::kPinInvalid, detail("a PIN must be 4 to 64 bytes")};
+    }
+  }
+  auto key = c.pin_transport_key();
+  if (!key) return failure<cbor::Value>(key);
+
+  std::lock_guard lock(c.envelope_mutex());
+  auto ch = c.call(Opcode::kGetChallenge, 0, cbor::Value::map());
+  if (!ch) return ch;
+  Bytes challenge;
+  Reader r(ch.value());
+  r.bytes(field::kChallenge, challenge, protocol::kChallengeSize);
+  if (r.good() && challenge.size() != protocol::kChallengeSize) {
+    r.invalid(field::kChallenge, "is not 32 bytes");
+  }
+  if (!r.good()) return failure<cbor::Value>(r);
+
+  for (const PinSpec& p : pins) {
+    auto envelope = seal_pin(*key.value(), challenge, op, p.field, partition, p.role, *p.pin);
+    if (!envelope) return envelope;
+    body.set(p.field, std::move(envelope).value());
+  }
+  return c.call(op, session, body);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Error, SecretPin
+
+Error::Error(Status status, std::string detail)
+    : std::runtime_error(format_error(status, detail)),
+      status_(status),
+      detail_(std::move(detail)) {}
+
+SecretPin::SecretPin(std::string_view pin) : data_(pin.begin(), pin.end()) {}
+
+SecretPin::SecretPin(SecretPin&& other) noexcept : data_(std::move(other.data_)) {
+  other.data_.clear();
+}
+
+SecretPin& SecretPin::operator=(SecretPin&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    data_ = std::move(other.data_);
+    other.data_.clear();
+  }
+  return *this;
+}
+
+SecretPin::~SecretPin() { wipe(); }
+
+void SecretPin::wipe() {
+  if (!data_.empty()) secure_cleanse(data_.data(), data_.size());
+  data_.clear();
+  data_.shrink_to_fit();
+}
+
+// ---------------------------------------------------------------- Client
+
+Result<Client> Client::connect(const std::string& socket_path) {
+  const std::string path = socket_path.empty() ? transport::default_socket_path() : socket_path;
+  std::unique_ptr<transport::FrameChannel> channel;
+  errno = 0;
+  const Status s = transport::connect_unix(path, channel);
+  if (!ok(s)) {
+    std::string why = "cannot connect to " + path;
+    if (errno != 0) why += std::string(" (") + std::strerror(errno) + ")";
+    return {s, detail(std::move(why))};
+  }
+  return Client(std::make_shared<Connection>(std::move(channel)));
+}
+
+Result<DeviceInfo> Client::device_info() {
+  auto r = connection_->call(Opcode::kGetDeviceInfo, 0, cbor::Value::map());
+  if (!r) return failure<DeviceInfo>(r);
+  DeviceInfo info;
+  Reader m(r.value());
+  m.uint(field::kProtocolRevision, info.protocol_revision);
+  m.text(field::kFirmwareVersion, info.firmware_version, kMaxText);
+  m.text(field::kState, info.state, kMaxText);
+  m.bytes(field::kIdentityKey, info.identity_public_key, kMaxSpki);
+  m.bytes(field::kPinTransportKey, info.pin_transport_public_key, kMaxSpki);
+  m.boolean(field::kIsOwner, info.caller_is_owner);
+  m.uint(field::kCount, info.partition_count);
+  if (!m.good()) return failure<DeviceInfo>(m);
+  return info;
+}
+
+Result<PartitionInfo> Client::create_partition(const PartitionOptions& options,
+                                               const SecretPin& officer_pin,
+                                               const SecretPin* user_pin) {
+  if (options.name.empty() || options.name.size() > protocol::kMaxPartitionName) {
+    return {Status::kInvalidArgument, detail("a partition name is 1 to 64 bytes")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kName, cbor::Value::text(options.name));
+  if (options.bound_uid) body.set(field::kBoundUid, cbor::Value::uint(*options.bound_uid));
+  if (options.bound_gid) body.set(field::kBoundGid, cbor::Value::uint(*options.bound_gid));
+  if (options.max_sessions != 0) {
+    body.set(field::kMaxSessions, cbor::Value::uint(options.max_sessions));
+  }
+  Result<cbor::Value> r =
+      user_pin != nullptr
+          ? call_with_pins(*connection_, Opcode::kPartitionCreate, 0, 0, std::move(body),
+                           {{field::kPinEnvelope, Role::kCryptoOfficer, &officer_pin},
+                            {field::kUserPinEnvelope, Role::kCryptoUser, user_pin}})
+          : call_with_pins(*connection_, Opcode::kPartitionCreate, 0, 0, std::move(body),
+                           {{field::kPinEnvelope, Role::kCryptoOfficer, &officer_pin}});
+  if (!r) return failure<PartitionInfo>(r);
+  PartitionInfo info;
+  ErrorDetail d;
+  const Status s = parse_partition(r.value(), info, d);
+  if (!ok(s)) return {s, std::move(d)};
+  return info;
+}
+
+Result<std::vector<PartitionInfo>> Client::list_partitions() {
+  auto r = connection_->call(Opcode::kPartitionList, 0, cbor::Value::map());
+  if (!r) return failure<std::vector<PartitionInfo>>(r);
+  Reader m(r.value());
+  const auto* items = m.array(field::kPartitions);
+  if (items == nullptr) return failure<std::vector<PartitionInfo>>(m);
+  std::vector<PartitionInfo> out;
+  out.reserve(items->size());
+  for (const cbor::Value& item : *items) {
+    PartitionInfo info;
+    ErrorDetail d;
+    const Status s = parse_partition(item, info, d);
+    if (!ok(s)) return {s, std::move(d)};
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<PartitionInfo> Client::find_partition(const std::string& name) {
+  auto list = list_partitions();
+  if (!list) return failure<PartitionInfo>(list);
+  for (PartitionInfo& p : list.value()) {
+    if (p.name == name) return std::move(p);
+  }
+  return {Status::kNoSuchPartition, detail("no partition named '" + name + "'")};
+}
+
+Done Client::delete_partition(PartitionId id) {
+  return done(connection_->call(Opcode::kPartitionDelete, 0,
+                                cbor::Value::map().set(field::kPartition, cbor::Value::uint(id))));
+}
+
+Done Client::unlock_officer(PartitionId id) {
+  return done(connection_->call(Opcode::kPartitionUnlockOfficer, 0,
+                                cbor::Value::map().set(field::kPartition, cbor::Value::uint(id))));
+}
+
+Result<Session> Client::open_session(PartitionId partition) {
+  auto r =
+      connection_->call(Opcode::kSessionOpen, 0,
+                        cbor::Value::map().set(field::kPartition, cbor::Value::uint(partition)));
+  if (!r) return failure<Session>(r);
+  Reader m(r.value());
+  SessionId id = 0;
+  m.uint(field::kSession, id);
+  if (m.good() && id == 0) m.invalid(field::kSession, "is zero");
+  if (!m.good()) return failure<Session>(m);
+  return Session(connection_, id, partition);
+}
+
+bool Client::last_approved() const { return connection_ && connection_->last_approved(); }
+
+// ---------------------------------------------------------------- Session
+
+Session::Session(std::shared_ptr<Connection> connection, SessionId id, PartitionId partition)
+    : connection_(std::move(connection)), id_(id), partition_(partition) {}
+
+Session::~Session() {
+  try {
+    if (connection_ && id_ != 0) (void)close();
+  } catch (...) {
+    // Closing is best effort; the device also drops sessions with the connection.
+  }
+}
+
+Session::Session(Session&& other) noexcept
+    : connection_(std::move(other.connection_)),
+      id_(std::exchange(other.id_, 0)),
+      partition_(other.partition_) {}
+
+Session& Session::operator=(Session&& other) noexcept {
+  if (this != &other) {
+    try {
+      if (connection_ && id_ != 0) (void)close();
+    } catch (...) {
+    }
+    connection_ = std::move(other.connection_);
+    id_ = std::exchange(other.id_, 0);
+    partition_ = other.partition_;
+  }
+  return *this;
+}
+
+Done Session::login(Role role, const SecretPin& pin) {
+  if (role != Role::kCryptoUser && role != Role::kCryptoOfficer) {
+    return {Status::kInvalidArgument, detail("log in as user or officer")};
+  }
+  if (!connection_ || id_ == 0) return {Status::kInvalidSession, detail("the session is closed")};
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kRole, cbor::Value::uint(static_cast<uint32_t>(role)));
+  return done(call_with_pins(*connection_, Opcode::kLogin, id_, partition_, std::move(body),
+                             {{field::kPinEnvelope, role, &pin}}));
+}
+
+Done Session::logout() {
+  return done(session_call(connection_, id_, Opcode::kLogout, cbor::Value::map()));
+}
+
+Done Session::init_user_pin(const SecretPin& pin) {
+  if (!connection_ || id_ == 0) return {Status::kInvalidSession, detail("the session is closed")};
+  return done(call_with_pins(*connection_, Opcode::kInitUserPin, id_, partition_,
+                             cbor::Value::map(), {{field::kPinEnvelope, Role::kCryptoUser, &pin}}));
+}
+
+Done Session::set_pin(const SecretPin& old_pin, const SecretPin& new_pin) {
+  if (!ok(check_pin(old_pin)) || !ok(check_pin(new_pin))) {
+    return {Status::kPinInvalid, detail("a PIN must be 4 to 64 bytes")};
+  }
+  auto current = role();
+  if (!current) return failure<Unit>(current);
+  const Role r = current.value();
+  if (r == Role::kPublic) return {Status::kNotLoggedIn, detail("log in before changing a PIN")};
+  return done(
+      call_with_pins(*connection_, Opcode::kSetPin, id_, partition_, cbor::Value::map(),
+                     {{field::kPinEnvelope, r, &old_pin}, {field::kNewPinEnvelope, r, &new_pin}}));
+}
+
+Done Session::unlock_user() {
+  return done(session_call(connection_, id_, Opcode::kUnlockUser, cbor::Value::map()));
+}
+
+Result<Role> Session::role() {
+  auto r = session_call(connection_, id_, Opcode::kSessionInfo, cbor::Value::map());
+  if (!r) return failure<Role>(r);
+  Reader m(r.value());
+  uint32_t role_value = 0;
+  m.uint(field::kRole, role_value);
+  if (m.good() && role_value > static_cast<uint32_t>(Role::kCryptoOfficer)) {
+    m.invalid(field::kRole, "is not a role");
+  }
+  if (!m.good()) return failure<Role>(m);
+  return static_cast<Role>(role_value);
+}
+
+Done Session::close() {
+  if (!connection_ || id_ == 0) return {Status::kInvalidSession, detail("the session is closed")};
+  const SessionId id = std::exchange(id_, 0);
+  auto r = connection_->call(Opcode::kSessionClose, id, cbor::Value::map());
+  connection_->forget_session(id);
+  return done(r);
+}
+
+Result<KeyHandle> Session::generate_aes_key(uint32_t bits, const KeyTemplate& tmpl) {
+  ErrorDetail d;
+  if (const Status s = check_template(tmpl, d); !ok(s)) return {s, std::move(d)};
+  cbor::Value body = template_map(tmpl);
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kAesKeyGen)));
+  body.set(field::kKeyBits, cbor::Value::uint(bits));
+  auto r = session_call(connection_, id_, Opcode::kGenerateKey, body);
+  if (!r) return failure<KeyHandle>(r);
+  Reader m(r.value());
+  KeyHandle handle = 0;
+  m.uint(field::kKey, handle);
+  if (!m.good()) return failure<KeyHandle>(m);
+  return handle;
+}
+
+Result<KeyPair> Session::generate_ec_key_pair(Curve curve, const KeyTemplate& public_tmpl,
+                                              const KeyTemplate& private_tmpl) {
+  ErrorDetail d;
+  if (const Status s = check_template(public_tmpl, d); !ok(s)) return {s, std::move(d)};
+  if (const Status s = check_template(private_tmpl, d); !ok(s)) return {s, std::move(d)};
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kEcKeyPairGen)));
+  body.set(field::kCurve, cbor::Value::uint(static_cast<uint32_t>(curve)));
+  body.set(field::kPublicTemplate, template_map(public_tmpl));
+  body.set(field::kPrivateTemplate, template_map(private_tmpl));
+  auto r = session_call(connection_, id_, Opcode::kGenerateKeyPair, body);
+  if (!r) return failure<KeyPair>(r);
+  Reader m(r.value());
+  KeyPair pair;
+  m.uint(field::kPublicHandle, pair.public_handle);
+  m.uint(field::kPrivateHandle, pair.private_handle);
+  if (!m.good()) return failure<KeyPair>(m);
+  return pair;
+}
+
+Result<KeyInfo> Session::key_info(KeyHandle key) {
+  auto r = session_call(connection_, id_, Opcode::kGetKeyInfo,
+                        cbor::Value::map().set(field::kKey, cbor::Value::uint(key)));
+  if (!r) return failure<KeyInfo>(r);
+  KeyInfo info;
+  ErrorDetail d;
+  if (const Status s = parse_key_info(r.value(), info, d); !ok(s)) return {s, std::move(d)};
+  return info;
+}
+
+Result<std::vector<KeyInfo>> Session::find_keys(const KeyQuery& query) {
+  if ((query.label && query.label->size() > protocol::kMaxLabel) ||
+      (query.id && query.id->size() > protocol::kMaxId)) {
+    return {Status::kFieldTooLarge, detail("label or id too long")};
+  }
+  cbor::Value body = cbor::Value::map();
+  if (query.label) body.set(field::kLabel, cbor::Value::text(*query.label));
+  if (query.id) body.set(field::kId, cbor::Value::bytes(*query.id));
+  if (query.object_class) {
+    body.set(field::kClass, cbor::Value::uint(static_cast<uint32_t>(*query.object_class)));
+  }
+  auto r = session_call(connection_, id_, Opcode::kFindKeys, body);
+  if (!r) return failure<std::vector<KeyInfo>>(r);
+  Reader m(r.value());
+  const auto* items = m.array(field::kKeys);
+  if (items == nullptr) return failure<std::vector<KeyInfo>>(m);
+  std::vector<KeyInfo> out;
+  out.reserve(items->size());
+  for (const cbor::Value& item : *items) {
+    KeyInfo info;
+    ErrorDetail d;
+    if (const Status s = parse_key_info(item, info, d); !ok(s)) return {s, std::move(d)};
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Done Session::destroy_key(KeyHandle key) {
+  return done(session_call(connection_, id_, Opcode::kDestroyKey,
+                           cbor::Value::map().set(field::kKey, cbor::Value::uint(key))));
+}
+
+Result<Bytes> Session::public_key(KeyHandle key) {
+  auto r = session_call(connection_, id_, Opcode::kGetPublicKey,
+                        cbor::Value::map().set(field::kKey, cbor::Value::uint(key)));
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes spki;
+  m.bytes(field::kPublicKey, spki, kMaxSpki);
+  if (m.good() && spki.empty()) m.invalid(field::kPublicKey, "is empty");
+  if (!m.good()) return failure<Bytes>(m);
+  return spki;
+}
+
+Result<Bytes> Session::sign(KeyHandle key, Mechanism mechanism, const Bytes& data) {
+  if (mechanism == Mechanism::kEcdsa) {
+    if (data.size() < 20 || data.size() > 64) {
+      return {Status::kDataLengthInvalid, detail("ECDSA takes a digest of 20 to 64 bytes")};
+    }
+  } else if (data.size() > protocol::kMaxSignData) {
+    return {Status::kDataLengthInvalid, detail("hash-then-sign input is at most 512 KiB")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(key));
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(mechanism)));
+  body.set(field::kData, cbor::Value::bytes(data));
+  auto r = session_call(connection_, id_, Opcode::kSign, body);
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes signature;
+  m.bytes(field::kSignature, signature, kMaxSignature);
+  if (m.good() && (signature.empty() || signature.size() % 2 != 0)) {
+    m.invalid(field::kSignature, "is not r||s");
+  }
+  if (!m.good()) return failure<Bytes>(m);
+  return signature;
+}
+
+Result<GcmCiphertext> Session::encrypt_gcm(KeyHandle key, const Bytes& plaintext, const Bytes& aad,
+                                           std::optional<Bytes> iv) {
+  if (plaintext.size() > protocol::kMaxCipherData) {
+    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
+  }
+  if (aad.size() > protocol::kMaxAad) {
+    return {Status::kDataLengthInvalid, detail("AAD is at most 64 KiB")};
+  }
+  if (iv && iv->size() != protocol::kGcmIvSize) {
+    return {Status::kMechanismParamInvalid, detail("a GCM IV is 12 bytes")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(key));
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kAesGcm)));
+  body.set(field::kPlaintext, cbor::Value::bytes(plaintext));
+  if (!aad.empty()) body.set(field::kAad, cbor::Value::bytes(aad));
+  if (iv) body.set(field::kIv, cbor::Value::bytes(*iv));
+  auto r = session_call(connection_, id_, Opcode::kEncrypt, body);
+  if (!r) return failure<GcmCiphertext>(r);
+  Reader m(r.value());
+  GcmCiphertext out;
+  m.bytes(field::kIv, out.iv, protocol::kGcmIvSize);
+  m.bytes(field::kCiphertext, out.ciphertext, protocol::kMaxCipherData);
+  m.bytes(field::kTag, out.tag, protocol::kGcmTagSize);
+  if (m.good() && out.iv.size() != protocol::kGcmIvSize) m.invalid(field::kIv, "is not 12 bytes");
+  if (m.good() && out.tag.size() != protocol::kGcmTagSize) {
+    m.invalid(field::kTag, "is not 16 bytes");
+  }
+  if (m.good() && out.ciphertext.size() != plaintext.size()) {
+    m.invalid(field::kCiphertext, "length differs from the plaintext");
+  }
+  if (!m.good()) return failure<GcmCiphertext>(m);
+  return out;
+}
+
+Result<Bytes> Session::decrypt_gcm(KeyHandle key, const GcmCiphertext& in, const Bytes& aad) {
+  if (in.ciphertext.size() > protocol::kMaxCipherData) {
+    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
+  }
+  if (aad.size() > protocol::kMaxAad) {
+    return {Status::kDataLengthInvalid, detail("AAD is at most 64 KiB")};
+  }
+  if (in.iv.size() != protocol::kGcmIvSize || in.tag.size() != protocol::kGcmTagSize) {
+    return {Status::kMechanismParamInvalid, detail("a GCM IV is 12 bytes and a tag 16")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(key));
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kAesGcm)));
+  body.set(field::kIv, cbor::Value::bytes(in.iv));
+  body.set(field::kCiphertext, cbor::Value::bytes(in.ciphertext));
+  body.set(field::kTag, cbor::Value::bytes(in.tag));
+  if (!aad.empty()) body.set(field::kAad, cbor::Value::bytes(aad));
+  auto r = session_call(connection_, id_, Opcode::kDecrypt, body);
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes plaintext;
+  m.bytes(field::kPlaintext, plaintext, protocol::kMaxCipherData);
+  if (m.good() && plaintext.size() != in.ciphertext.size()) {
+    m.invalid(field::kPlaintext, "length differs from the ciphertext");
+  }
+  if (!m.good()) return failure<Bytes>(m);
+  return plaintext;
+}
+
+Result<Bytes> Session::random(size_t length) {
+  if (length > protocol::kMaxRandom) {
+    return {Status::kDataLengthInvalid, detail("at most 64 KiB per call")};
+  }
+  auto r = session_call(connection_, id_, Opcode::kGenerateRandom,
+                        cbor::Value::map().set(field::kLength, cbor::Value::uint(length)));
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes data;
+  m.bytes(field::kData, data, protocol::kMaxRandom);
+  if (m.good() && data.size() != length) m.invalid(field::kData, "has the wrong length");
+  if (!m.good()) return failure<Bytes>(m);
+  return data;
+}
+
+bool Session::last_approved() const {
+  return connection_ && id_ != 0 && connection_->last_approved(id_);
+}
+
+}  // namespace ihsm
