@@ -133,6 +133,21 @@ Bytes encode(const Value& v) {
 
 namespace {
 
+// Protocol maps are small; the bound also keeps the duplicate-key check cheap.
+constexpr size_t kMaxMapEntries = 256;
+
+bool same_key(const Value& a, const Value& b) {
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case Value::Type::kUint:
+      return a.as_uint() == b.as_uint();
+    case Value::Type::kNegint:
+      return a.as_negint() == b.as_negint();
+    default:
+      return a.as_bytes() == b.as_bytes();
+  }
+}
+
 struct OpenContainer {
   Value* value;
   uint64_t remaining;  // items (array) or entries (map) still to come
@@ -178,6 +193,18 @@ struct DecodeContext {
       if (!v.is(Value::Type::kUint) && !v.is(Value::Type::kNegint) && !v.is(Value::Type::kText)) {
         fail();
         return nullptr;
+      }
+      // A repeated key could mean different things to different readers.
+      auto& entries = top.value->mutable_entries();
+      if (entries.size() >= kMaxMapEntries) {
+        error = Status::kFieldTooLarge;
+        return nullptr;
+      }
+      for (const auto& [k, unused] : entries) {
+        if (same_key(k, v)) {
+          fail();
+          return nullptr;
+        }
       }
       top.value->mutable_entries().emplace_back(std::move(v), Value());
       placed = &top.value->mutable_entries().back().first;

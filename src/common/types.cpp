@@ -16,17 +16,46 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-constexpr std::array<std::pair<Mechanism, std::string_view>, 7> kMechanismNames = {{
+constexpr std::pair<Mechanism, std::string_view> kMechanismNames[] = {
+    {Mechanism::kRsaKeyPairGen, "RSA-KEY-PAIR-GEN"},
+    {Mechanism::kRsaPkcs, "RSA-PKCS"},
+    {Mechanism::kRsaPkcsOaep, "RSA-OAEP"},
+    {Mechanism::kRsaPkcsPss, "RSA-PSS"},
+    {Mechanism::kSha256RsaPkcs, "SHA256-RSA-PKCS"},
+    {Mechanism::kSha384RsaPkcs, "SHA384-RSA-PKCS"},
+    {Mechanism::kSha512RsaPkcs, "SHA512-RSA-PKCS"},
+    {Mechanism::kSha256RsaPkcsPss, "SHA256-RSA-PSS"},
+    {Mechanism::kSha384RsaPkcsPss, "SHA384-RSA-PSS"},
+    {Mechanism::kSha512RsaPkcsPss, "SHA512-RSA-PSS"},
+    {Mechanism::kSha256, "SHA256"},
+    {Mechanism::kSha384, "SHA384"},
+    {Mechanism::kSha512, "SHA512"},
+    {Mechanism::kSha256Hmac, "HMAC-SHA256"},
+    {Mechanism::kSha384Hmac, "HMAC-SHA384"},
+    {Mechanism::kSha512Hmac, "HMAC-SHA512"},
+    {Mechanism::kGenericSecretKeyGen, "GENERIC-SECRET-KEY-GEN"},
+    {Mechanism::kSp800108CounterKdf, "SP800-108-COUNTER-KDF"},
     {Mechanism::kEcKeyPairGen, "EC-KEY-PAIR-GEN"},
     {Mechanism::kEcdsa, "ECDSA"},
     {Mechanism::kEcdsaSha256, "ECDSA-SHA256"},
     {Mechanism::kEcdsaSha384, "ECDSA-SHA384"},
     {Mechanism::kEcdsaSha512, "ECDSA-SHA512"},
+    {Mechanism::kEcdh1Derive, "ECDH1-DERIVE"},
+    {Mechanism::kRsaAesKeyWrap, "RSA-AES-KEY-WRAP"},
+    {Mechanism::kEcEdwardsKeyPairGen, "EC-EDWARDS-KEY-PAIR-GEN"},
+    {Mechanism::kEcMontgomeryKeyPairGen, "EC-MONTGOMERY-KEY-PAIR-GEN"},
+    {Mechanism::kEddsa, "EDDSA"},
     {Mechanism::kAesKeyGen, "AES-KEY-GEN"},
+    {Mechanism::kAesCbc, "AES-CBC"},
+    {Mechanism::kAesCbcPad, "AES-CBC-PAD"},
+    {Mechanism::kAesCtr, "AES-CTR"},
     {Mechanism::kAesGcm, "AES-GCM"},
-}};
+    {Mechanism::kAesKeyWrap, "AES-KEY-WRAP"},
+    {Mechanism::kAesKeyWrapKwp, "AES-KEY-WRAP-KWP"},
+    {Mechanism::kHkdfDerive, "HKDF-DERIVE"},
+};
 
-constexpr std::array<std::pair<uint32_t, std::string_view>, 9> kFlagNames = {{
+constexpr std::array<std::pair<uint32_t, std::string_view>, 15> kFlagNames = {{
     {usage::kSign, "sign"},
     {usage::kVerify, "verify"},
     {usage::kEncrypt, "encrypt"},
@@ -36,6 +65,12 @@ constexpr std::array<std::pair<uint32_t, std::string_view>, 9> kFlagNames = {{
     {usage::kUnwrap, "unwrap"},
     {usage::kSensitive, "sensitive"},
     {usage::kExtractable, "extractable"},
+    {usage::kAlwaysSensitive, "always-sensitive"},
+    {usage::kNeverExtractable, "never-extractable"},
+    {usage::kWrapWithTrusted, "wrap-with-trusted"},
+    {usage::kTrusted, "trusted"},
+    {usage::kModifiable, "modifiable"},
+    {usage::kDestroyable, "destroyable"},
 }};
 
 }  // namespace
@@ -48,6 +83,10 @@ std::string_view curve_name(Curve c) {
       return "P-384";
     case Curve::kP521:
       return "P-521";
+    case Curve::kEd25519:
+      return "Ed25519";
+    case Curve::kX25519:
+      return "X25519";
   }
   return "unknown";
 }
@@ -57,6 +96,8 @@ std::optional<Curve> curve_from_name(std::string_view name) {
   if (n == "p256" || n == "prime256v1" || n == "secp256r1") return Curve::kP256;
   if (n == "p384" || n == "secp384r1") return Curve::kP384;
   if (n == "p521" || n == "secp521r1") return Curve::kP521;
+  if (n == "ed25519") return Curve::kEd25519;
+  if (n == "x25519") return Curve::kX25519;
   return std::nullopt;
 }
 

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "device/device.h"
@@ -42,8 +43,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pin-backoff-max-ms", config.login.backoff_max_ms, "Longest back-off wait")
       ->capture_default_str();
+  app.add_flag("--allow-wrap-and-cipher-keys", config.policy.allow_wrap_with_cipher_usage,
+               "Let one key both wrap/unwrap and encrypt/decrypt (off: that combination lets a "
+               "caller decrypt wrapped keys)");
   CLI11_PARSE(app, argc, argv);
 
+  unsigned mode = 0;
+  {
+    char* end = nullptr;
+    const unsigned long parsed = std::strtoul(socket_mode.c_str(), &end, 8);
+    if (socket_mode.empty() || *end != '\0' || parsed > 0777) {
+      std::fprintf(stderr, "ihsmd: --socket-mode must be an octal mode like 0660\n");
+      return 2;
+    }
+    mode = static_cast<unsigned>(parsed);
+  }
   ::umask(077);
   // Signals are taken by one thread with sigwait, never by a handler.
   sigset_t signals;
@@ -66,7 +80,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   device::Server server(dev);
-  s = server.listen(config.socket_path, static_cast<unsigned>(std::stoul(socket_mode, nullptr, 8)));
+  s = server.listen(config.socket_path, mode);
+  if (s == Status::kBusy) {
+    std::fprintf(stderr, "ihsmd: another daemon is serving %s\n", config.socket_path.c_str());
+    return 1;
+  }
   if (!ok(s)) {
     std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
     return 1;

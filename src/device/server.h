@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "device/device.h"
 #include "transport/unix_socket.h"
@@ -17,13 +19,19 @@ class Server {
  public:
   explicit Server(Device& device) : device_(device) {}
   Status listen(const std::string& socket_path, unsigned mode);
-  // Accepts until stop(); then waits for every connection to finish.
+  // Accepts until stop(); then waits for every connection thread to end.
   void run();
   // Safe from any thread.
   void stop();
 
  private:
   void serve(std::shared_ptr<transport::FrameChannel> channel, ConnectionId id);
+  void turn_away(std::shared_ptr<transport::UnixSocketChannel> channel, ConnectionId id);
+  // Starts `work` on a thread tracked under `id`; mutex_ held.
+  template <typename F>
+  void start_thread(ConnectionId id, F&& work);
+  void finished(ConnectionId id);  // last call of every tracked thread
+  void reap_finished();            // joins threads that have ended
 
   Device& device_;
   transport::UnixSocketListener listener_;
@@ -31,6 +39,11 @@ class Server {
   std::mutex mutex_;
   std::condition_variable idle_;
   std::map<ConnectionId, std::shared_ptr<transport::FrameChannel>> live_;
+  size_t turning_away_ = 0;
+  // Threads are joined, never detached: ended ones by the accept loop, the
+  // rest by run() before it returns, so nothing outlives the daemon's main.
+  std::map<ConnectionId, std::thread> threads_;
+  std::vector<ConnectionId> finished_;
 };
 
 }  // namespace ihsm::device

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -96,6 +97,13 @@ Status UnixSocketChannel::receive(protocol::Frame& out) {
 
 void UnixSocketChannel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
+void UnixSocketChannel::set_receive_timeout_ms(unsigned ms) {
+  timeval tv{};
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 UnixSocketListener::~UnixSocketListener() { close(); }
 
 Status UnixSocketListener::listen(const std::string& path, unsigned mode) {
@@ -103,7 +111,13 @@ Status UnixSocketListener::listen(const std::string& path, unsigned mode) {
   if (!fill_address(path, addr)) return Status::kInvalidArgument;
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::kTransportError;
-  ::unlink(path.c_str());  // a stale socket from a crashed daemon; the state lock guards a live one
+  // A socket file nobody answers on is left over from a crashed daemon and
+  // may go; one that answers belongs to a live daemon and must not.
+  if (std::unique_ptr<FrameChannel> probe; ok(connect_unix(path, probe))) {
+    ::close(fd);
+    return Status::kBusy;
+  }
+  ::unlink(path.c_str());
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::chmod(path.c_str(), mode) != 0 || ::listen(fd, 128) != 0) {
     ::close(fd);

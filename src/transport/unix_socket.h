@@ -21,6 +21,8 @@ class UnixSocketChannel final : public FrameChannel {
   Status receive(protocol::Frame& out) override;
   void shutdown() override;
   PeerCredentials peer() const override { return peer_; }
+  // A receive that waits longer than this fails with kTransportError.
+  void set_receive_timeout_ms(unsigned ms);
 
  private:
   int fd_;

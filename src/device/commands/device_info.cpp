@@ -15,7 +15,13 @@ Status GetDeviceInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   out.body.set(kPinTransportKey, Value::bytes(d.pin_transport_public_der()));
   out.body.set(kPinTransportSig, Value::bytes(d.pin_transport_signature()));
   out.body.set(kIsOwner, Value::boolean(d.is_owner(ctx.connection.peer.uid)));
-  out.body.set(kCount, Value::uint(d.partitions().size()));
+  // Only the partitions this caller may open: others are none of its business.
+  const auto& peer = ctx.connection.peer;
+  uint64_t visible = 0;
+  for (const auto& p : d.partitions()) {
+    if (d.is_owner(peer.uid) || p->admits(peer.uid, peer.gid)) ++visible;
+  }
+  out.body.set(kCount, Value::uint(visible));
   return Status::kOk;
 }
 

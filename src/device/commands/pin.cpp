@@ -24,7 +24,8 @@ Status open_pin_envelope(CommandContext& ctx, const cbor::MapReader& in, uint64_
   if (!er.is_map()) return Status::kMalformedBody;
   Bytes ephemeral, sealed;
   Status s = er.get_bytes(kEphemeralKey, ephemeral, kPointSize);
-  if (ok(s)) s = er.get_bytes(kEnvelopeCiphertext, sealed, kMaxPin + kGcmTagSize);
+  // Room for a too-long PIN, so that it is reported as PIN_INVALID once opened.
+  if (ok(s)) s = er.get_bytes(kEnvelopeCiphertext, sealed, 4 * kMaxPin + kGcmTagSize);
   if (!ok(s)) return s;
   if (ephemeral.size() != kPointSize || sealed.size() < kGcmTagSize) {
     return Status::kPinEnvelopeInvalid;
@@ -66,6 +67,7 @@ Status open_pin_envelope(CommandContext& ctx, const cbor::MapReader& in, uint64_
 Status verify_pin(CommandContext& ctx, Partition& partition, Role role, const SecretBytes& pin,
                   Reply& out) {
   const auto& policy = ctx.device.config().login;
+  std::lock_guard attempt(partition.attempt_mutex(role));
   Credential::Check check;
   {
     std::lock_guard lock(partition.mutex);

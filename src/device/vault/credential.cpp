@@ -42,7 +42,6 @@ Status Credential::set_pin(std::span<const uint8_t> pin, const LoginPolicy& poli
 Status Credential::begin_attempt(Clock::time_point now, uint64_t* retry_after_ms, Check& check) {
   if (!is_set()) return Status::kPinNotInitialized;
   if (locked_) return Status::kPinLocked;
-  if (attempt_running_) return Status::kBusy;
   if (next_attempt_ && now < *next_attempt_) {
     if (retry_after_ms != nullptr) {
       *retry_after_ms = static_cast<uint64_t>(
@@ -55,7 +54,6 @@ Status Credential::begin_attempt(Clock::time_point now, uint64_t* retry_after_ms
   check.r = r_;
   check.p = p_;
   check.expected = verifier_.clone();
-  attempt_running_ = true;
   return Status::kOk;
 }
 
@@ -68,7 +66,6 @@ bool Credential::matches(const Check& check, std::span<const uint8_t> pin) {
 }
 
 Status Credential::record(bool success, const LoginPolicy& policy, Clock::time_point now) {
-  attempt_running_ = false;
   if (success) {
     failures_ = 0;
     next_attempt_.reset();

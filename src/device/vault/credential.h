@@ -42,8 +42,7 @@ class Credential {
   // A PIN check in three steps so the slow part runs without locks:
   // begin_attempt() (under the partition lock) says whether an attempt may
   // run now (kPinLocked, kPinBackoff with the wait in *retry_after_ms,
-  // kPinNotInitialized, kBusy while another attempt on this role is
-  // running) and copies the verifier; matches() runs scrypt; record()
+  // kPinNotInitialized) and copies the verifier; matches() runs scrypt; record()
   // (under the lock again) counts the outcome and returns kOk,
   // kPinIncorrect or kPinLocked.
   struct Check {
@@ -72,9 +71,6 @@ class Credential {
   // Back-off is in monotonic time and not persisted: a restart keeps the
   // failure count (and lock) but not the remaining wait.
   std::optional<Clock::time_point> next_attempt_;
-  // One attempt at a time per role: parallel guesses cannot outrun the
-  // failure counter.
-  bool attempt_running_ = false;
 };
 
 }  // namespace ihsm::device
