@@ -54,6 +54,10 @@ class [[nodiscard]] Result {
     check();
     return *value_;
   }
+  const T& value() const& {
+    check();
+    return *value_;
+  }
   T&& value() && {
     check();
     return std::move(*value_);
@@ -116,6 +120,46 @@ struct KeyQuery {
   std::optional<ObjectClass> object_class;
 };
 
+// Parameters of a mechanism; each mechanism reads the members
+// docs/mechanisms.md lists for it and ignores the rest.
+struct MechanismParams {
+  std::optional<Mechanism> hash;             // RSA-PSS, RSA-OAEP, HKDF: kSha256/384/512
+  std::optional<Mechanism> mgf_hash;         // RSA-PSS, RSA-OAEP: MGF1 hash, kSha256/384/512
+  std::optional<uint32_t> salt_length;       // RSA-PSS salt bytes
+  Bytes source_data;                         // RSA-OAEP label
+  std::optional<uint32_t> counter_bits;      // AES-CTR counter width (default 128)
+  Bytes salt, info;                          // HKDF
+  std::optional<uint32_t> hkdf_mode;         // 1 extract+expand (default), 2 extract, 3 expand
+  Bytes peer_public;                         // ECDH: peer point, or 32 bytes for X25519
+  std::optional<Mechanism> prf_hash;         // SP 800-108: HMAC hash
+  Bytes kdf_label, kdf_context;              // SP 800-108
+  std::optional<uint32_t> kdf_counter_bits;  // SP 800-108 counter width (default 32)
+  std::optional<uint32_t> aes_key_bits;      // RSA-AES-KEY-WRAP ephemeral key (default 256)
+};
+
+// One cipher operation: mechanism, parameters, IV (GCM: 12 bytes, absent
+// for a device IV; CBC: 16; CTR: the 16-byte counter block) and GCM AAD.
+struct CipherSpec {
+  Mechanism mechanism = Mechanism::kAesGcm;
+  MechanismParams params;
+  std::optional<Bytes> iv;
+  Bytes aad;
+};
+
+struct CipherOutput {
+  Bytes iv;    // the IV used (device-drawn for GCM without one)
+  Bytes data;  // ciphertext or plaintext
+  Bytes tag;   // GCM encryption only
+};
+
+// A key the device makes from a derivation or an unwrap.
+struct NewKeySpec {
+  ObjectClass object_class = ObjectClass::kSecretKey;
+  KeyType key_type = KeyType::kAes;
+  uint32_t value_length = 32;  // bytes; secret keys only (derive)
+  KeyTemplate tmpl;
+};
+
 // Whether the last response said the service was FIPS-approved.
 struct Approval {
   bool approved = false;
@@ -139,7 +183,7 @@ class Session {
   Done logout();
   Done init_user_pin(const SecretPin& pin);  // officer: set or reset the user PIN, clears its lock
   Done set_pin(const SecretPin& old_pin, const SecretPin& new_pin);  // the logged-in role's own PIN
-  Done unlock_user();                        // officer
+  Done unlock_user();                                                // officer
   Result<Role> role();
   Done close();
 
@@ -163,6 +207,49 @@ class Session {
 
   Result<Bytes> random(size_t length);
 
+  // ---- the full mechanism set (docs/mechanisms.md)
+  // kAesKeyGen (128/192/256) or kGenericSecretKeyGen (>= 112 bits).
+  Result<KeyHandle> generate_secret_key(Mechanism mechanism, uint32_t bits,
+                                        const KeyTemplate& tmpl);
+  // kEcKeyPairGen (curve), kRsaKeyPairGen (rsa_bits 2048/3072/4096),
+  // kEcEdwardsKeyPairGen (Ed25519), kEcMontgomeryKeyPairGen (X25519).
+  Result<KeyPair> generate_key_pair(Mechanism mechanism, std::optional<Curve> curve,
+                                    uint32_t rsa_bits, const KeyTemplate& public_tmpl,
+                                    const KeyTemplate& private_tmpl);
+  Result<Bytes> sign(KeyHandle key, Mechanism mechanism, const Bytes& data,
+                     const MechanismParams& params);
+  // kOk when valid; SIGNATURE_INVALID when not.
+  Done verify(KeyHandle key, Mechanism mechanism, const Bytes& data, const Bytes& signature,
+              const MechanismParams& params = {});
+  Result<CipherOutput> encrypt(KeyHandle key, const CipherSpec& spec, const Bytes& plaintext);
+  // `tag`: GCM only.
+  Result<Bytes> decrypt(KeyHandle key, const CipherSpec& spec, const Bytes& ciphertext,
+                        const Bytes& tag = {});
+  // Multi-part: one encrypt, one decrypt and one digest at a time per session.
+  Result<Bytes> encrypt_init(KeyHandle key, const CipherSpec& spec);  // returns the IV
+  Result<Bytes> encrypt_update(const Bytes& plaintext);
+  Result<CipherOutput> encrypt_final();  // data and (GCM) tag
+  Done decrypt_init(KeyHandle key, const CipherSpec& spec);
+  Result<Bytes> decrypt_update(const Bytes& ciphertext);  // GCM: empty until final
+  Result<Bytes> decrypt_final(const Bytes& tag = {});
+  Result<Bytes> digest(Mechanism mechanism, const Bytes& data);
+  Done digest_init(Mechanism mechanism);
+  Done digest_update(const Bytes& data);
+  Result<Bytes> digest_final();
+  // ECDH1-DERIVE, HKDF-DERIVE, SP800-108-COUNTER-KDF: a new secret key.
+  Result<KeyHandle> derive_key(KeyHandle base, Mechanism mechanism, const MechanismParams& params,
+                               const NewKeySpec& spec);
+  Result<Bytes> wrap_key(KeyHandle wrapping_key, KeyHandle target, Mechanism mechanism,
+                         const MechanismParams& params = {}, const Bytes& aad = {});
+  Result<KeyHandle> unwrap_key(KeyHandle unwrapping_key, Mechanism mechanism, const Bytes& wrapped,
+                               const NewKeySpec& spec, const MechanismParams& params = {},
+                               const Bytes& aad = {});
+  // Changes the bits of `flags` named in `mask` (PKCS#11 C_SetAttributeValue
+  // rules: see docs/mechanisms.md), and optionally label and id.
+  Done set_key_attributes(KeyHandle key, uint32_t flags, uint32_t mask,
+                          const std::optional<std::string>& label = std::nullopt,
+                          const std::optional<Bytes>& id = std::nullopt);
+
   // FIPS indicator of this session's most recent response.
   bool last_approved() const;
 
@@ -179,7 +266,8 @@ class Client {
   static Result<Client> connect(const std::string& socket_path = "");
 
   Result<DeviceInfo> device_info();
-  Result<PartitionInfo> create_partition(const PartitionOptions& options, const SecretPin& officer_pin,
+  Result<PartitionInfo> create_partition(const PartitionOptions& options,
+                                         const SecretPin& officer_pin,
                                          const SecretPin* user_pin = nullptr);
   Result<std::vector<PartitionInfo>> list_partitions();
   Result<PartitionInfo> find_partition(const std::string& name);  // by name via list

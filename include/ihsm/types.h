@@ -23,8 +23,12 @@ enum class ObjectClass : uint32_t {
 };
 
 enum class KeyType : uint32_t {
-  kEc = 0x3,    // CKK_EC
-  kAes = 0x1F,  // CKK_AES
+  kRsa = 0x0,             // CKK_RSA
+  kEc = 0x3,              // CKK_EC
+  kGenericSecret = 0x10,  // CKK_GENERIC_SECRET (HMAC keys, derived secrets)
+  kAes = 0x1F,            // CKK_AES
+  kEcEdwards = 0x40,      // CKK_EC_EDWARDS (Ed25519)
+  kEcMontgomery = 0x41,   // CKK_EC_MONTGOMERY (X25519)
 };
 
 // Named curves the device supports.
@@ -32,16 +36,49 @@ enum class Curve : uint32_t {
   kP256 = 1,
   kP384 = 2,
   kP521 = 3,
+  kEd25519 = 4,
+  kX25519 = 5,
 };
 
+// Mechanism parameters travel in the request's params map; see
+// docs/mechanisms.md for each mechanism's parameters, limits and approval.
 enum class Mechanism : uint32_t {
-  kEcKeyPairGen = 0x1040,  // CKM_EC_KEY_PAIR_GEN
-  kEcdsa = 0x1041,         // CKM_ECDSA: the caller supplies the digest
-  kEcdsaSha256 = 0x1044,   // CKM_ECDSA_SHA256: hash-then-sign inside the device
+  kRsaKeyPairGen = 0x0000,  // CKM_RSA_PKCS_KEY_PAIR_GEN
+  kRsaPkcs = 0x0001,        // CKM_RSA_PKCS: sign a DigestInfo-wrapped digest; decrypt refused
+  kRsaPkcsOaep = 0x0009,    // CKM_RSA_PKCS_OAEP
+  kRsaPkcsPss = 0x000D,     // CKM_RSA_PKCS_PSS: digest input
+  kSha256RsaPkcs = 0x0040,  // CKM_SHA256_RSA_PKCS
+  kSha384RsaPkcs = 0x0041,
+  kSha512RsaPkcs = 0x0042,
+  kSha256RsaPkcsPss = 0x0043,  // CKM_SHA256_RSA_PKCS_PSS
+  kSha384RsaPkcsPss = 0x0044,
+  kSha512RsaPkcsPss = 0x0045,
+  kSha256 = 0x0250,      // CKM_SHA256
+  kSha256Hmac = 0x0251,  // CKM_SHA256_HMAC
+  kSha384 = 0x0260,
+  kSha384Hmac = 0x0261,
+  kSha512 = 0x0270,
+  kSha512Hmac = 0x0271,
+  kGenericSecretKeyGen = 0x0350,  // CKM_GENERIC_SECRET_KEY_GEN
+  kSp800108CounterKdf = 0x03AC,   // CKM_SP800_108_COUNTER_KDF
+  kEcKeyPairGen = 0x1040,         // CKM_EC_KEY_PAIR_GEN
+  kEcdsa = 0x1041,                // CKM_ECDSA: the caller supplies the digest
+  kEcdsaSha256 = 0x1044,          // CKM_ECDSA_SHA256: hash-then-sign inside the device
   kEcdsaSha384 = 0x1045,
   kEcdsaSha512 = 0x1046,
-  kAesKeyGen = 0x1080,  // CKM_AES_KEY_GEN
-  kAesGcm = 0x1087,     // CKM_AES_GCM
+  kEcdh1Derive = 0x1050,             // CKM_ECDH1_DERIVE (also X25519)
+  kRsaAesKeyWrap = 0x1054,           // CKM_RSA_AES_KEY_WRAP
+  kEcEdwardsKeyPairGen = 0x1055,     // CKM_EC_EDWARDS_KEY_PAIR_GEN
+  kEcMontgomeryKeyPairGen = 0x1056,  // CKM_EC_MONTGOMERY_KEY_PAIR_GEN
+  kEddsa = 0x1057,                   // CKM_EDDSA (Ed25519, pure)
+  kAesKeyGen = 0x1080,               // CKM_AES_KEY_GEN
+  kAesCbc = 0x1082,                  // CKM_AES_CBC (no padding)
+  kAesCbcPad = 0x1085,               // CKM_AES_CBC_PAD (PKCS#7)
+  kAesCtr = 0x1086,                  // CKM_AES_CTR
+  kAesGcm = 0x1087,                  // CKM_AES_GCM
+  kAesKeyWrap = 0x2109,              // CKM_AES_KEY_WRAP (RFC 3394)
+  kAesKeyWrapKwp = 0x210B,           // CKM_AES_KEY_WRAP_KWP (RFC 5649)
+  kHkdfDerive = 0x402A,              // CKM_HKDF_DERIVE
 };
 
 // Roles of a session. kPublic is an opened, not logged-in session.
@@ -62,7 +99,19 @@ constexpr uint32_t kWrap = 1u << 5;
 constexpr uint32_t kUnwrap = 1u << 6;
 constexpr uint32_t kSensitive = 1u << 7;
 constexpr uint32_t kExtractable = 1u << 8;
-constexpr uint32_t kAll = (1u << 9) - 1;
+// Set by the device only (PKCS#11 CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE).
+constexpr uint32_t kAlwaysSensitive = 1u << 9;
+constexpr uint32_t kNeverExtractable = 1u << 10;
+constexpr uint32_t kWrapWithTrusted = 1u << 11;  // may only be wrapped by a trusted key
+constexpr uint32_t kTrusted = 1u << 12;          // set by the officer only
+constexpr uint32_t kModifiable = 1u << 13;
+constexpr uint32_t kDestroyable = 1u << 14;
+constexpr uint32_t kAll = (1u << 15) - 1;
+constexpr uint32_t kDeviceSet = kAlwaysSensitive | kNeverExtractable;
+// The bits a template's `flags` covers when it gives no mask: usage and
+// sensitivity. Modifiable, destroyable, trusted and wrap-with-trusted keep
+// their defaults unless named in the mask.
+constexpr uint32_t kBasic = (1u << 9) - 1;
 }  // namespace usage
 
 // What the caller asks for when creating a key.
@@ -71,6 +120,16 @@ struct KeyTemplate {
   Bytes id;           // <= 64 bytes
   // Unset: the device's defaults for the key kind (docs/protocol.md).
   std::optional<uint32_t> flags;
+  // Which bits of `flags` the caller sets; 0 means usage::kBasic.
+  uint32_t flags_mask = 0;
+  // CKA_ALLOWED_MECHANISMS; empty: any mechanism the key type supports.
+  std::vector<Mechanism> allowed_mechanisms;
+
+  void set(uint32_t bits, bool on) {
+    if (!flags) flags = 0;
+    flags_mask |= bits;
+    *flags = on ? (*flags | bits) : (*flags & ~bits);
+  }
 };
 
 // What the device reports about a key. Never contains secret material.
@@ -83,8 +142,9 @@ struct KeyInfo {
   std::string label;
   Bytes id;
   uint32_t flags = 0;
-  bool local = true;          // generated inside the device
-  KeyHandle pair_handle = 0;  // the other half of a key pair, 0 if none
+  bool local = true;                          // generated inside the device
+  KeyHandle pair_handle = 0;                  // the other half of a key pair, 0 if none
+  std::vector<Mechanism> allowed_mechanisms;  // empty: any the key type supports
 };
 
 struct PartitionInfo {

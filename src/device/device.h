@@ -7,14 +7,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 
 #include "common/secret.h"
+#include "device/crypto/algorithms.h"
 #include "device/crypto/backend.h"
 #include "device/state_dir.h"
 #include "device/vault/credential.h"
 #include "device/vault/partition.h"
+#include "device/vault/policy.h"
 #include "ihsm/types.h"
 
 namespace ihsm::device {
@@ -26,6 +29,23 @@ struct DeviceConfig {
   uint32_t max_partitions = 64;
   size_t max_connections = 256;
   LoginPolicy login;
+  PolicyConfig policy;
+};
+
+// A multi-part encrypt or decrypt in progress (PKCS#11 C_EncryptInit ...).
+// Bounded: one cipher context, plus for GCM decryption the ciphertext held
+// back until the tag is checked (at most protocol::kMaxCipherData).
+struct CipherOperation {
+  std::shared_ptr<const KeyObject> key;
+  Mechanism mechanism = Mechanism::kAesGcm;
+  crypto::AesStream stream;
+  bool hold_until_final = false;
+  SecretBytes held;
+  bool approved = true;
+};
+
+struct DigestOperation {
+  crypto::DigestStream stream;
 };
 
 struct SessionState {
@@ -34,6 +54,11 @@ struct SessionState {
   std::shared_ptr<Partition> partition;
   std::atomic<Role> role{Role::kPublic};
   std::atomic<bool> closed{false};
+  // One active operation of each kind, as PKCS#11 allows.
+  std::mutex operation_mutex;
+  std::optional<CipherOperation> encrypt_operation;
+  std::optional<CipherOperation> decrypt_operation;
+  std::optional<DigestOperation> digest_operation;
 };
 
 class Device {

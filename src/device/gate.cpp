@@ -27,6 +27,19 @@ bool visible(const KeyObject& key, const CommandContext& ctx) {
 
 }  // namespace
 
+Status resolve_key(const CommandContext& ctx, uint64_t handle,
+                   std::shared_ptr<const KeyObject>& out) {
+  std::shared_ptr<const KeyObject> key;
+  {
+    std::lock_guard lock(ctx.partition->mutex);
+    key = ctx.partition->find_key(handle);
+  }
+  // Keys of other partitions live in other tables: they are simply not found.
+  if (!key || !visible(*key, ctx)) return Status::kNoSuchKey;
+  out = std::move(key);
+  return Status::kOk;
+}
+
 Status gate(CommandContext& ctx, const cbor::MapReader& in) {
   if (!in.is_map()) return Status::kMalformedBody;
   switch (ctx.op.access) {
@@ -56,13 +69,17 @@ Status gate(CommandContext& ctx, const cbor::MapReader& in) {
     s = in.get_uint(protocol::kKey, handle);
     if (!ok(s)) return s;
     std::shared_ptr<const KeyObject> key;
-    {
-      std::lock_guard lock(ctx.partition->mutex);
-      key = ctx.partition->find_key(handle);
-    }
-    // Keys of other partitions live in other tables: they are simply not found.
-    if (!key || !visible(*key, ctx)) return Status::kNoSuchKey;
+    s = resolve_key(ctx, handle, key);
+    if (!ok(s)) return s;
     if (ctx.op.key_usage != 0 && !key->has(ctx.op.key_usage)) return Status::kKeyUsageNotAllowed;
+    // CKA_ALLOWED_MECHANISMS: the mechanism named with the key must be on its list.
+    if (in.has(protocol::kMechanism)) {
+      uint64_t mechanism = 0;
+      s = in.get_uint(protocol::kMechanism, mechanism, UINT32_MAX);
+      if (!ok(s)) return s;
+      s = check_allowed_mechanism(*key, static_cast<Mechanism>(mechanism));
+      if (!ok(s)) return s;
+    }
     ctx.key = std::move(key);
   }
   return Status::kOk;

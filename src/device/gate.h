@@ -9,4 +9,9 @@ namespace ihsm::device {
 
 Status gate(CommandContext& ctx, const cbor::MapReader& in);
 
+// A second key named by a command (the target of a wrap): found in the
+// session's partition and visible to this connection, or kNoSuchKey.
+Status resolve_key(const CommandContext& ctx, uint64_t handle,
+                   std::shared_ptr<const KeyObject>& out);
+
 }  // namespace ihsm::device

@@ -23,7 +23,7 @@ namespace {
 
 constexpr size_t kMaxSpki = 1024;
 constexpr size_t kMaxText = 256;
-constexpr size_t kMaxSignature = 2 * 66;
+constexpr size_t kMaxSignature = 1024;  // RSA-4096 is 512, HMAC-SHA512 64
 
 ErrorDetail detail(std::string message) {
   ErrorDetail d;
@@ -156,11 +156,20 @@ bool valid_class(uint32_t c) {
 }
 
 bool valid_key_type(uint32_t t) {
-  return t == static_cast<uint32_t>(KeyType::kEc) || t == static_cast<uint32_t>(KeyType::kAes);
+  switch (static_cast<KeyType>(t)) {
+    case KeyType::kRsa:
+    case KeyType::kEc:
+    case KeyType::kGenericSecret:
+    case KeyType::kAes:
+    case KeyType::kEcEdwards:
+    case KeyType::kEcMontgomery:
+      return true;
+  }
+  return false;
 }
 
 bool valid_curve(uint32_t c) {
-  return c >= static_cast<uint32_t>(Curve::kP256) && c <= static_cast<uint32_t>(Curve::kP521);
+  return c >= static_cast<uint32_t>(Curve::kP256) && c <= static_cast<uint32_t>(Curve::kX25519);
 }
 
 Status parse_key_info(const cbor::Value& v, KeyInfo& out, ErrorDetail& d) {
@@ -178,6 +187,19 @@ Status parse_key_info(const cbor::Value& v, KeyInfo& out, ErrorDetail& d) {
   r.uint(field::kFlags, out.flags);
   r.opt_boolean(field::kLocal, out.local);
   r.opt_uint(field::kPairHandle, out.pair_handle);
+  if (const cbor::Value* list = cbor::MapReader(v).get(field::kAllowedMechanisms)) {
+    if (!list->is(cbor::Value::Type::kArray)) {
+      r.invalid(field::kAllowedMechanisms, "is not an array");
+    } else {
+      for (const cbor::Value& m : list->items()) {
+        if (!m.is(cbor::Value::Type::kUint) || m.as_uint() > UINT32_MAX) {
+          r.invalid(field::kAllowedMechanisms, "holds a non-mechanism");
+          break;
+        }
+        out.allowed_mechanisms.push_back(static_cast<Mechanism>(m.as_uint()));
+      }
+    }
+  }
   if (r.good() && !valid_class(object_class)) r.invalid(field::kClass, "unknown object class");
   if (r.good() && !valid_key_type(key_type)) r.invalid(field::kKeyType, "unknown key type");
   if (r.good() && curve && !valid_curve(*curve)) r.invalid(field::kCurve, "unknown curve");
@@ -195,6 +217,14 @@ cbor::Value template_map(const KeyTemplate& t) {
   if (!t.label.empty()) m.set(field::kLabel, cbor::Value::text(t.label));
   if (!t.id.empty()) m.set(field::kId, cbor::Value::bytes(t.id));
   if (t.flags) m.set(field::kFlags, cbor::Value::uint(*t.flags));
+  if (t.flags && t.flags_mask != 0) m.set(field::kFlagsMask, cbor::Value::uint(t.flags_mask));
+  if (!t.allowed_mechanisms.empty()) {
+    cbor::Value list = cbor::Value::array();
+    for (const Mechanism mech : t.allowed_mechanisms) {
+      list.push(cbor::Value::uint(static_cast<uint32_t>(mech)));
+    }
+    m.set(field::kAllowedMechanisms, std::move(list));
+  }
   return m;
 }
 
@@ -205,6 +235,10 @@ Status check_template(const KeyTemplate& t, ErrorDetail& d) {
   }
   if (t.id.size() > protocol::kMaxId) {
     d = detail("id longer than 64 bytes");
+    return Status::kFieldTooLarge;
+  }
+  if (t.allowed_mechanisms.size() > protocol::kMaxAllowedMechanisms) {
+    d = detail("at most 64 allowed mechanisms");
     return Status::kFieldTooLarge;
   }
   return Status::kOk;
@@ -258,6 +292,69 @@ Result<cbor::Value> call_with_pins(Connection& c, Opcode op, SessionId session,
     body.set(p.field, std::move(envelope).value());
   }
   return c.call(op, session, body);
+}
+
+cbor::Value params_map(const MechanismParams& p) {
+  cbor::Value m = cbor::Value::map();
+  auto mech = [&](uint64_t key, const std::optional<Mechanism>& v) {
+    if (v) m.set(key, cbor::Value::uint(static_cast<uint32_t>(*v)));
+  };
+  auto num = [&](uint64_t key, const std::optional<uint32_t>& v) {
+    if (v) m.set(key, cbor::Value::uint(*v));
+  };
+  auto bytes = [&](uint64_t key, const Bytes& v) {
+    if (!v.empty()) m.set(key, cbor::Value::bytes(v));
+  };
+  mech(field::kHash, p.hash);
+  mech(field::kMgfHash, p.mgf_hash);
+  num(field::kSaltLength, p.salt_length);
+  bytes(field::kSourceData, p.source_data);
+  num(field::kCounterBits, p.counter_bits);
+  bytes(field::kSalt, p.salt);
+  bytes(field::kInfo, p.info);
+  num(field::kHkdfMode, p.hkdf_mode);
+  bytes(field::kPeerPublic, p.peer_public);
+  mech(field::kPrfHash, p.prf_hash);
+  bytes(field::kKdfLabel, p.kdf_label);
+  bytes(field::kKdfContext, p.kdf_context);
+  // SP 800-108's counter width shares the wire field with AES-CTR's.
+  num(field::kCounterBits, p.kdf_counter_bits);
+  num(field::kKeyBits, p.aes_key_bits);
+  return m;
+}
+
+cbor::Value new_key_map(const NewKeySpec& spec) {
+  cbor::Value m = template_map(spec.tmpl);
+  m.set(field::kClass, cbor::Value::uint(static_cast<uint32_t>(spec.object_class)));
+  m.set(field::kKeyType, cbor::Value::uint(static_cast<uint32_t>(spec.key_type)));
+  m.set(field::kValueLength, cbor::Value::uint(spec.value_length));
+  return m;
+}
+
+cbor::Value keyed_request(KeyHandle key, Mechanism mechanism) {
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(key));
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(mechanism)));
+  return body;
+}
+
+// Reads one bytes field of a successful response.
+Result<Bytes> bytes_field(const Result<cbor::Value>& r, uint64_t key, size_t max) {
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes out;
+  m.bytes(key, out, max);
+  if (!m.good()) return failure<Bytes>(m);
+  return out;
+}
+
+Result<KeyHandle> handle_field(const Result<cbor::Value>& r) {
+  if (!r) return failure<KeyHandle>(r);
+  Reader m(r.value());
+  KeyHandle handle = 0;
+  m.uint(field::kKey, handle);
+  if (!m.good()) return failure<KeyHandle>(m);
+  return handle;
 }
 
 }  // namespace
@@ -583,27 +680,7 @@ Result<Bytes> Session::public_key(KeyHandle key) {
 }
 
 Result<Bytes> Session::sign(KeyHandle key, Mechanism mechanism, const Bytes& data) {
-  if (mechanism == Mechanism::kEcdsa) {
-    if (data.size() < 20 || data.size() > 64) {
-      return {Status::kDataLengthInvalid, detail("ECDSA takes a digest of 20 to 64 bytes")};
-    }
-  } else if (data.size() > protocol::kMaxSignData) {
-    return {Status::kDataLengthInvalid, detail("hash-then-sign input is at most 512 KiB")};
-  }
-  cbor::Value body = cbor::Value::map();
-  body.set(field::kKey, cbor::Value::uint(key));
-  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(mechanism)));
-  body.set(field::kData, cbor::Value::bytes(data));
-  auto r = session_call(connection_, id_, Opcode::kSign, body);
-  if (!r) return failure<Bytes>(r);
-  Reader m(r.value());
-  Bytes signature;
-  m.bytes(field::kSignature, signature, kMaxSignature);
-  if (m.good() && (signature.empty() || signature.size() % 2 != 0)) {
-    m.invalid(field::kSignature, "is not r||s");
-  }
-  if (!m.good()) return failure<Bytes>(m);
-  return signature;
+  return sign(key, mechanism, data, MechanismParams{});
 }
 
 Result<GcmCiphertext> Session::encrypt_gcm(KeyHandle key, const Bytes& plaintext, const Bytes& aad,
@@ -683,6 +760,258 @@ Result<Bytes> Session::random(size_t length) {
   if (m.good() && data.size() != length) m.invalid(field::kData, "has the wrong length");
   if (!m.good()) return failure<Bytes>(m);
   return data;
+}
+
+// ---------------------------------------------------------------- the full mechanism set
+
+Result<KeyHandle> Session::generate_secret_key(Mechanism mechanism, uint32_t bits,
+                                               const KeyTemplate& tmpl) {
+  ErrorDetail d;
+  if (const Status s = check_template(tmpl, d); !ok(s)) return {s, std::move(d)};
+  cbor::Value body = template_map(tmpl);
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(mechanism)));
+  body.set(field::kKeyBits, cbor::Value::uint(bits));
+  return handle_field(session_call(connection_, id_, Opcode::kGenerateKey, body));
+}
+
+Result<KeyPair> Session::generate_key_pair(Mechanism mechanism, std::optional<Curve> curve,
+                                           uint32_t rsa_bits, const KeyTemplate& public_tmpl,
+                                           const KeyTemplate& private_tmpl) {
+  ErrorDetail d;
+  if (const Status s = check_template(public_tmpl, d); !ok(s)) return {s, std::move(d)};
+  if (const Status s = check_template(private_tmpl, d); !ok(s)) return {s, std::move(d)};
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(mechanism)));
+  if (curve) body.set(field::kCurve, cbor::Value::uint(static_cast<uint32_t>(*curve)));
+  if (rsa_bits != 0) body.set(field::kKeyBits, cbor::Value::uint(rsa_bits));
+  body.set(field::kPublicTemplate, template_map(public_tmpl));
+  body.set(field::kPrivateTemplate, template_map(private_tmpl));
+  auto r = session_call(connection_, id_, Opcode::kGenerateKeyPair, body);
+  if (!r) return failure<KeyPair>(r);
+  Reader m(r.value());
+  KeyPair pair;
+  m.uint(field::kPublicHandle, pair.public_handle);
+  m.uint(field::kPrivateHandle, pair.private_handle);
+  if (!m.good()) return failure<KeyPair>(m);
+  return pair;
+}
+
+Result<Bytes> Session::sign(KeyHandle key, Mechanism mechanism, const Bytes& data,
+                            const MechanismParams& params) {
+  if (mechanism == Mechanism::kEcdsa && (data.size() < 20 || data.size() > 64)) {
+    return {Status::kDataLengthInvalid, detail("ECDSA takes a digest of 20 to 64 bytes")};
+  }
+  if (data.size() > protocol::kMaxSignData) {
+    return {Status::kDataLengthInvalid, detail("sign input is at most 512 KiB")};
+  }
+  cbor::Value body = keyed_request(key, mechanism);
+  body.set(field::kData, cbor::Value::bytes(data));
+  body.set(field::kParams, params_map(params));
+  auto r = bytes_field(session_call(connection_, id_, Opcode::kSign, body), field::kSignature,
+                       kMaxSignature);
+  if (r && r->empty()) return {Status::kTransportError, detail("empty signature")};
+  return r;
+}
+
+Done Session::verify(KeyHandle key, Mechanism mechanism, const Bytes& data, const Bytes& signature,
+                     const MechanismParams& params) {
+  if (data.size() > protocol::kMaxSignData || signature.size() > kMaxSignature) {
+    return {Status::kDataLengthInvalid, detail("input too long")};
+  }
+  cbor::Value body = keyed_request(key, mechanism);
+  body.set(field::kData, cbor::Value::bytes(data));
+  body.set(field::kSignature, cbor::Value::bytes(signature));
+  body.set(field::kParams, params_map(params));
+  return done(session_call(connection_, id_, Opcode::kVerify, body));
+}
+
+namespace {
+
+Status check_cipher_input(const CipherSpec& spec, size_t length, ErrorDetail& d) {
+  if (length > protocol::kMaxCipherData) {
+    d = detail("at most 512 KiB per call");
+    return Status::kDataLengthInvalid;
+  }
+  if (spec.aad.size() > protocol::kMaxAad) {
+    d = detail("AAD is at most 64 KiB");
+    return Status::kDataLengthInvalid;
+  }
+  return Status::kOk;
+}
+
+cbor::Value cipher_request(KeyHandle key, const CipherSpec& spec) {
+  cbor::Value body = keyed_request(key, spec.mechanism);
+  if (spec.iv) body.set(field::kIv, cbor::Value::bytes(*spec.iv));
+  if (!spec.aad.empty()) body.set(field::kAad, cbor::Value::bytes(spec.aad));
+  body.set(field::kParams, params_map(spec.params));
+  return body;
+}
+
+}  // namespace
+
+Result<CipherOutput> Session::encrypt(KeyHandle key, const CipherSpec& spec,
+                                      const Bytes& plaintext) {
+  ErrorDetail d;
+  if (const Status s = check_cipher_input(spec, plaintext.size(), d); !ok(s)) {
+    return {s, std::move(d)};
+  }
+  cbor::Value body = cipher_request(key, spec);
+  body.set(field::kPlaintext, cbor::Value::bytes(plaintext));
+  auto r = session_call(connection_, id_, Opcode::kEncrypt, body);
+  if (!r) return failure<CipherOutput>(r);
+  Reader m(r.value());
+  CipherOutput out;
+  m.opt_bytes(field::kIv, out.iv, 16);
+  m.bytes(field::kCiphertext, out.data, protocol::kMaxCipherData + 16);
+  m.opt_bytes(field::kTag, out.tag, protocol::kGcmTagSize);
+  if (!m.good()) return failure<CipherOutput>(m);
+  return out;
+}
+
+Result<Bytes> Session::decrypt(KeyHandle key, const CipherSpec& spec, const Bytes& ciphertext,
+                               const Bytes& tag) {
+  ErrorDetail d;
+  if (const Status s = check_cipher_input(spec, ciphertext.size(), d); !ok(s)) {
+    return {s, std::move(d)};
+  }
+  cbor::Value body = cipher_request(key, spec);
+  body.set(field::kCiphertext, cbor::Value::bytes(ciphertext));
+  if (!tag.empty()) body.set(field::kTag, cbor::Value::bytes(tag));
+  return bytes_field(session_call(connection_, id_, Opcode::kDecrypt, body), field::kPlaintext,
+                     protocol::kMaxCipherData);
+}
+
+Result<Bytes> Session::encrypt_init(KeyHandle key, const CipherSpec& spec) {
+  ErrorDetail d;
+  if (const Status s = check_cipher_input(spec, 0, d); !ok(s)) return {s, std::move(d)};
+  return bytes_field(
+      session_call(connection_, id_, Opcode::kEncryptInit, cipher_request(key, spec)), field::kIv,
+      16);
+}
+
+Result<Bytes> Session::encrypt_update(const Bytes& plaintext) {
+  if (plaintext.size() > protocol::kMaxCipherData) {
+    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
+  }
+  return bytes_field(
+      session_call(connection_, id_, Opcode::kEncryptUpdate,
+                   cbor::Value::map().set(field::kPlaintext, cbor::Value::bytes(plaintext))),
+      field::kCiphertext, protocol::kMaxCipherData + 16);
+}
+
+Result<CipherOutput> Session::encrypt_final() {
+  auto r = session_call(connection_, id_, Opcode::kEncryptFinal, cbor::Value::map());
+  if (!r) return failure<CipherOutput>(r);
+  Reader m(r.value());
+  CipherOutput out;
+  m.bytes(field::kCiphertext, out.data, 16);
+  m.opt_bytes(field::kTag, out.tag, protocol::kGcmTagSize);
+  if (!m.good()) return failure<CipherOutput>(m);
+  return out;
+}
+
+Done Session::decrypt_init(KeyHandle key, const CipherSpec& spec) {
+  ErrorDetail d;
+  if (const Status s = check_cipher_input(spec, 0, d); !ok(s)) return {s, std::move(d)};
+  return done(session_call(connection_, id_, Opcode::kDecryptInit, cipher_request(key, spec)));
+}
+
+Result<Bytes> Session::decrypt_update(const Bytes& ciphertext) {
+  if (ciphertext.size() > protocol::kMaxCipherData) {
+    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
+  }
+  return bytes_field(
+      session_call(connection_, id_, Opcode::kDecryptUpdate,
+                   cbor::Value::map().set(field::kCiphertext, cbor::Value::bytes(ciphertext))),
+      field::kPlaintext, protocol::kMaxCipherData + 16);
+}
+
+Result<Bytes> Session::decrypt_final(const Bytes& tag) {
+  cbor::Value body = cbor::Value::map();
+  if (!tag.empty()) body.set(field::kTag, cbor::Value::bytes(tag));
+  return bytes_field(session_call(connection_, id_, Opcode::kDecryptFinal, body), field::kPlaintext,
+                     protocol::kMaxCipherData + 16);
+}
+
+Result<Bytes> Session::digest(Mechanism mechanism, const Bytes& data) {
+  if (data.size() > protocol::kMaxSignData) {
+    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(mechanism)));
+  body.set(field::kData, cbor::Value::bytes(data));
+  return bytes_field(session_call(connection_, id_, Opcode::kDigest, body), field::kData, 64);
+}
+
+Done Session::digest_init(Mechanism mechanism) {
+  return done(
+      session_call(connection_, id_, Opcode::kDigestInit,
+                   cbor::Value::map().set(field::kMechanism,
+                                          cbor::Value::uint(static_cast<uint32_t>(mechanism)))));
+}
+
+Done Session::digest_update(const Bytes& data) {
+  if (data.size() > protocol::kMaxSignData) {
+    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
+  }
+  return done(session_call(connection_, id_, Opcode::kDigestUpdate,
+                           cbor::Value::map().set(field::kData, cbor::Value::bytes(data))));
+}
+
+Result<Bytes> Session::digest_final() {
+  return bytes_field(session_call(connection_, id_, Opcode::kDigestFinal, cbor::Value::map()),
+                     field::kData, 64);
+}
+
+Result<KeyHandle> Session::derive_key(KeyHandle base, Mechanism mechanism,
+                                      const MechanismParams& params, const NewKeySpec& spec) {
+  ErrorDetail d;
+  if (const Status s = check_template(spec.tmpl, d); !ok(s)) return {s, std::move(d)};
+  cbor::Value body = keyed_request(base, mechanism);
+  body.set(field::kParams, params_map(params));
+  body.set(field::kTemplate, new_key_map(spec));
+  return handle_field(session_call(connection_, id_, Opcode::kDeriveKey, body));
+}
+
+Result<Bytes> Session::wrap_key(KeyHandle wrapping_key, KeyHandle target, Mechanism mechanism,
+                                const MechanismParams& params, const Bytes& aad) {
+  cbor::Value body = keyed_request(wrapping_key, mechanism);
+  body.set(field::kTarget, cbor::Value::uint(target));
+  body.set(field::kParams, params_map(params));
+  if (!aad.empty()) body.set(field::kAad, cbor::Value::bytes(aad));
+  return bytes_field(session_call(connection_, id_, Opcode::kWrapKey, body), field::kWrapped,
+                     protocol::kMaxWrapped);
+}
+
+Result<KeyHandle> Session::unwrap_key(KeyHandle unwrapping_key, Mechanism mechanism,
+                                      const Bytes& wrapped, const NewKeySpec& spec,
+                                      const MechanismParams& params, const Bytes& aad) {
+  ErrorDetail d;
+  if (const Status s = check_template(spec.tmpl, d); !ok(s)) return {s, std::move(d)};
+  if (wrapped.size() > protocol::kMaxWrapped) {
+    return {Status::kDataLengthInvalid, detail("wrapped key too long")};
+  }
+  cbor::Value body = keyed_request(unwrapping_key, mechanism);
+  body.set(field::kWrapped, cbor::Value::bytes(wrapped));
+  body.set(field::kParams, params_map(params));
+  body.set(field::kTemplate, new_key_map(spec));
+  if (!aad.empty()) body.set(field::kAad, cbor::Value::bytes(aad));
+  return handle_field(session_call(connection_, id_, Opcode::kUnwrapKey, body));
+}
+
+Done Session::set_key_attributes(KeyHandle key, uint32_t flags, uint32_t mask,
+                                 const std::optional<std::string>& label,
+                                 const std::optional<Bytes>& id) {
+  if ((label && label->size() > protocol::kMaxLabel) || (id && id->size() > protocol::kMaxId)) {
+    return {Status::kFieldTooLarge, detail("label or id too long")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(key));
+  body.set(field::kFlags, cbor::Value::uint(flags));
+  body.set(field::kFlagsMask, cbor::Value::uint(mask));
+  if (label) body.set(field::kLabel, cbor::Value::text(*label));
+  if (id) body.set(field::kId, cbor::Value::bytes(*id));
+  return done(session_call(connection_, id_, Opcode::kSetKeyAttributes, body));
 }
 
 bool Session::last_approved() const {

@@ -63,6 +63,25 @@ enum Field : uint64_t {
   kRetriesLeft = 52,         // uint: in error bodies of kPinIncorrect
   kPublicTemplate = 53,      // map {kLabel, kId, kFlags}: public half of a key pair
   kPrivateTemplate = 54,     // map {kLabel, kId, kFlags}: private half of a key pair
+  kParams = 55,              // map: mechanism parameters (fields below)
+  kHash = 56,                // uint: hash mechanism (CKM_SHA256, ...)
+  kMgfHash = 57,             // uint: MGF1 hash mechanism (PSS, OAEP)
+  kSaltLength = 58,          // uint: PSS salt length in bytes
+  kSourceData = 59,          // bytes: OAEP label
+  kCounterBits = 60,         // uint: AES-CTR counter width
+  kSalt = 61,                // bytes: HKDF salt
+  kInfo = 62,                // bytes: HKDF info
+  kHkdfMode = 63,            // uint: 1 extract+expand, 2 extract only, 3 expand only
+  kPeerPublic = 64,          // bytes: ECDH peer public key (point, or 32 bytes for X25519)
+  kKdfLabel = 65,            // bytes: SP 800-108 label
+  kKdfContext = 66,          // bytes: SP 800-108 context
+  kTarget = 67,              // uint: the key a Wrap command wraps
+  kWrapped = 68,             // bytes: a wrapped key
+  kTemplate = 69,            // map: attributes of a new key (derive, unwrap)
+  kAllowedMechanisms = 70,   // array of uint
+  kFlagsMask = 71,           // uint: which bits of kFlags the caller sets
+  kValueLength = 72,         // uint: length in bytes of a new secret key
+  kPrfHash = 73,             // uint: HMAC hash of the SP 800-108 PRF
 };
 
 // Size limits every side enforces.
@@ -78,5 +97,9 @@ constexpr size_t kMaxRandom = 64 * 1024;
 constexpr size_t kChallengeSize = 32;
 constexpr size_t kGcmIvSize = 12;
 constexpr size_t kGcmTagSize = 16;
+constexpr size_t kMaxKdfInput = 1024;  // HKDF salt/info, KBKDF label/context
+constexpr size_t kMaxOaepLabel = 1024;
+constexpr size_t kMaxWrapped = 16 * 1024;  // a wrapped key (RSA-4096 PKCS#8 fits)
+constexpr size_t kMaxAllowedMechanisms = 64;
 
 }  // namespace ihsm::protocol

@@ -23,31 +23,46 @@ enum class Access : uint8_t {
   kUserOrOfficer,
 };
 
-#define IHSM_OPCODE_LIST(X)                          \
-  X(GetDeviceInfo, 0x0001, kAnyone, 0)               \
-  X(GetChallenge, 0x0002, kAnyone, 0)                \
-  X(PartitionCreate, 0x0010, kOwner, 0)              \
-  X(PartitionList, 0x0011, kAnyone, 0)               \
-  X(PartitionDelete, 0x0012, kOwner, 0)              \
-  X(PartitionUnlockOfficer, 0x0013, kOwner, 0)       \
-  X(SessionOpen, 0x0020, kAnyone, 0)                 \
-  X(SessionClose, 0x0021, kSession, 0)               \
-  X(Login, 0x0022, kSession, 0)                      \
-  X(Logout, 0x0023, kSession, 0)                     \
-  X(InitUserPin, 0x0024, kOfficer, 0)                \
-  X(SetPin, 0x0025, kUserOrOfficer, 0)               \
-  X(UnlockUser, 0x0026, kOfficer, 0)                 \
-  X(SessionInfo, 0x0027, kSession, 0)                \
-  X(GenerateKey, 0x0030, kUser, 0)                   \
-  X(GenerateKeyPair, 0x0031, kUser, 0)               \
-  X(GetKeyInfo, 0x0032, kUser, 0)                    \
-  X(FindKeys, 0x0033, kUser, 0)                      \
-  X(DestroyKey, 0x0034, kUser, 0)                    \
-  X(GetPublicKey, 0x0035, kUser, 0)                  \
-  X(Sign, 0x0040, kUser, ::ihsm::usage::kSign)       \
-  X(Encrypt, 0x0041, kUser, ::ihsm::usage::kEncrypt) \
-  X(Decrypt, 0x0042, kUser, ::ihsm::usage::kDecrypt) \
-  X(GenerateRandom, 0x0050, kSession, 0)
+#define IHSM_OPCODE_LIST(X)                              \
+  X(GetDeviceInfo, 0x0001, kAnyone, 0)                   \
+  X(GetChallenge, 0x0002, kAnyone, 0)                    \
+  X(PartitionCreate, 0x0010, kOwner, 0)                  \
+  X(PartitionList, 0x0011, kAnyone, 0)                   \
+  X(PartitionDelete, 0x0012, kOwner, 0)                  \
+  X(PartitionUnlockOfficer, 0x0013, kOwner, 0)           \
+  X(SessionOpen, 0x0020, kAnyone, 0)                     \
+  X(SessionClose, 0x0021, kSession, 0)                   \
+  X(Login, 0x0022, kSession, 0)                          \
+  X(Logout, 0x0023, kSession, 0)                         \
+  X(InitUserPin, 0x0024, kOfficer, 0)                    \
+  X(SetPin, 0x0025, kUserOrOfficer, 0)                   \
+  X(UnlockUser, 0x0026, kOfficer, 0)                     \
+  X(SessionInfo, 0x0027, kSession, 0)                    \
+  X(GenerateKey, 0x0030, kUser, 0)                       \
+  X(GenerateKeyPair, 0x0031, kUser, 0)                   \
+  X(GetKeyInfo, 0x0032, kUser, 0)                        \
+  X(FindKeys, 0x0033, kUser, 0)                          \
+  X(DestroyKey, 0x0034, kUser, 0)                        \
+  X(GetPublicKey, 0x0035, kUser, 0)                      \
+  X(SetKeyAttributes, 0x0036, kUserOrOfficer, 0)         \
+  X(Sign, 0x0040, kUser, ::ihsm::usage::kSign)           \
+  X(Encrypt, 0x0041, kUser, ::ihsm::usage::kEncrypt)     \
+  X(Decrypt, 0x0042, kUser, ::ihsm::usage::kDecrypt)     \
+  X(Verify, 0x0043, kUser, ::ihsm::usage::kVerify)       \
+  X(EncryptInit, 0x0044, kUser, ::ihsm::usage::kEncrypt) \
+  X(EncryptUpdate, 0x0045, kUser, 0)                     \
+  X(EncryptFinal, 0x0046, kUser, 0)                      \
+  X(DecryptInit, 0x0047, kUser, ::ihsm::usage::kDecrypt) \
+  X(DecryptUpdate, 0x0048, kUser, 0)                     \
+  X(DecryptFinal, 0x0049, kUser, 0)                      \
+  X(GenerateRandom, 0x0050, kSession, 0)                 \
+  X(Digest, 0x0060, kSession, 0)                         \
+  X(DigestInit, 0x0061, kSession, 0)                     \
+  X(DigestUpdate, 0x0062, kSession, 0)                   \
+  X(DigestFinal, 0x0063, kSession, 0)                    \
+  X(DeriveKey, 0x0070, kUser, ::ihsm::usage::kDerive)    \
+  X(WrapKey, 0x0071, kUser, ::ihsm::usage::kWrap)        \
+  X(UnwrapKey, 0x0072, kUser, ::ihsm::usage::kUnwrap)
 
 enum class Opcode : uint16_t {
 #define IHSM_OPCODE_ENUM(name, code, access, usage) k##name = code,

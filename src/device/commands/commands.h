@@ -25,4 +25,18 @@ cbor::Value key_info_to_cbor(const KeyInfo& info);
 // Sets the human-readable detail of an error reply.
 Status fail(Reply& out, Status status, std::string_view message);
 
+// CKM_SHA256/384/512 -> crypto::Hash; anything else kMechanismParamInvalid.
+Status hash_from_mechanism(uint64_t mechanism, crypto::Hash& out);
+// The params map of a request (empty map when absent).
+const cbor::Value& params_of(const cbor::MapReader& in);
+// Adds a new key to the session's partition as a session object of this
+// connection; returns its handle.
+KeyHandle add_session_key(CommandContext& ctx, std::shared_ptr<KeyObject> key);
+// Builds a secret key (AES or generic secret) from raw bytes and a template
+// map (kKeyType, label, id, flags, mask, allowed mechanisms), checking its
+// length; origin and base as for set_origin().
+Status make_secret_key(CommandContext& ctx, const cbor::MapReader& tmpl, SecretBytes value,
+                       KeyOrigin origin, const KeyObject* base, std::shared_ptr<KeyObject>& out,
+                       Reply& reply);
+
 }  // namespace ihsm::device::commands

@@ -38,7 +38,70 @@ cbor::Value key_info_to_cbor(const KeyInfo& info) {
   v.set(kFlags, Value::uint(info.flags));
   v.set(kLocal, Value::boolean(info.local));
   if (info.pair_handle != 0) v.set(kPairHandle, Value::uint(info.pair_handle));
+  if (!info.allowed_mechanisms.empty()) {
+    auto list = Value::array();
+    for (const Mechanism m : info.allowed_mechanisms)
+      list.push(Value::uint(static_cast<uint64_t>(m)));
+    v.set(kAllowedMechanisms, std::move(list));
+  }
   return v;
+}
+
+Status hash_from_mechanism(uint64_t mechanism, crypto::Hash& out) {
+  switch (static_cast<Mechanism>(mechanism)) {
+    case Mechanism::kSha256:
+      out = crypto::Hash::kSha256;
+      return Status::kOk;
+    case Mechanism::kSha384:
+      out = crypto::Hash::kSha384;
+      return Status::kOk;
+    case Mechanism::kSha512:
+      out = crypto::Hash::kSha512;
+      return Status::kOk;
+    default:
+      return Status::kMechanismParamInvalid;
+  }
+}
+
+const cbor::Value& params_of(const cbor::MapReader& in) {
+  static const Value kEmpty = Value::map();
+  const Value* p = in.get(kParams);
+  return p != nullptr ? *p : kEmpty;
+}
+
+KeyHandle add_session_key(CommandContext& ctx, std::shared_ptr<KeyObject> key) {
+  key->owner_session = ctx.session->id;
+  key->owner_connection = ctx.connection.id;
+  std::lock_guard lock(ctx.partition->mutex);
+  return ctx.partition->add_key(std::move(key));
+}
+
+Status make_secret_key(CommandContext& ctx, const cbor::MapReader& tmpl, SecretBytes value,
+                       KeyOrigin origin, const KeyObject* base, std::shared_ptr<KeyObject>& out,
+                       Reply& reply) {
+  if (!tmpl.is_map()) return Status::kMalformedBody;
+  uint64_t type = 0;
+  Status s = tmpl.get_uint(kKeyType, type, UINT32_MAX);
+  if (!ok(s)) return s;
+  auto key = std::make_shared<KeyObject>();
+  key->object_class = ObjectClass::kSecretKey;
+  key->key_type = static_cast<KeyType>(type);
+  const size_t len = value.size();
+  if (key->key_type == KeyType::kAes) {
+    if (len != 16 && len != 24 && len != 32) return Status::kKeySizeInvalid;
+  } else if (key->key_type == KeyType::kGenericSecret) {
+    if (len < 14 || len > 512) return Status::kKeySizeInvalid;  // >= 112 bits
+  } else {
+    return fail(reply, Status::kAttributeInvalid, "a secret key is AES or generic secret");
+  }
+  key->key_bits = static_cast<uint32_t>(len * 8);
+  std::string why;
+  s = apply_template(tmpl, ctx.device.config().policy, *key, why);
+  if (!ok(s)) return why.empty() ? s : fail(reply, s, why);
+  key->secret = std::move(value);
+  set_origin(*key, origin, base);
+  out = std::move(key);
+  return Status::kOk;
 }
 
 }  // namespace ihsm::device::commands

@@ -1,5 +1,6 @@
-// Key generation, lookup and destruction.
+// Key generation, attributes, lookup and destruction.
 #include "device/commands/commands.h"
+#include "device/crypto/key_facts.h"
 
 namespace ihsm::device::commands {
 
@@ -8,35 +9,60 @@ using namespace protocol;
 
 namespace {
 
-// Flags each kind of key may carry; anything else is an inconsistent template.
-constexpr uint32_t kAesAllowed = usage::kAll;
-constexpr uint32_t kEcPrivateAllowed =
-    usage::kSign | usage::kDerive | usage::kSensitive | usage::kExtractable;
-constexpr uint32_t kEcPublicAllowed = usage::kVerify | usage::kDerive;
-
-constexpr uint32_t kAesDefault = usage::kEncrypt | usage::kDecrypt | usage::kSensitive;
-constexpr uint32_t kEcPrivateDefault = usage::kSign | usage::kSensitive;
-constexpr uint32_t kEcPublicDefault = usage::kVerify;
-
-Status read_template(const cbor::MapReader& in, uint32_t default_flags, uint32_t allowed,
-                     KeyObject& key, Reply& out) {
-  Status s = in.opt_text(kLabel, key.label, kMaxLabel);
-  if (ok(s)) s = in.opt_bytes(kId, key.id, kMaxId);
-  std::optional<uint64_t> flags;
-  if (ok(s)) s = in.opt_uint(kFlags, flags, UINT32_MAX);
-  if (!ok(s)) return s;
-  key.flags = flags ? static_cast<uint32_t>(*flags) : default_flags;
-  if ((key.flags & ~allowed) != 0) {
-    return fail(out, Status::kAttributeInvalid,
-                "flags not allowed for this key: " + flags_to_string(key.flags & ~allowed));
-  }
-  return Status::kOk;
+Status template_into(CommandContext& ctx, const cbor::MapReader& tmpl, KeyObject& key, Reply& out) {
+  std::string why;
+  const Status s = apply_template(tmpl, ctx.device.config().policy, key, why);
+  return ok(s) || why.empty() ? s : fail(out, s, why);
 }
 
-void claim(KeyObject& key, const CommandContext& ctx) {
-  key.owner_session = ctx.session->id;
-  key.owner_connection = ctx.connection.id;
-  key.local = true;
+struct PairKind {
+  KeyType type;
+  std::optional<Curve> curve;
+  uint32_t rsa_bits = 0;
+};
+
+Status pair_kind(const cbor::MapReader& in, Mechanism mechanism, PairKind& kind) {
+  switch (mechanism) {
+    case Mechanism::kEcKeyPairGen: {
+      uint64_t curve = 0;
+      const Status s = in.get_uint(kCurve, curve);
+      if (!ok(s)) return s;
+      if (curve < 1 || curve > 3) return Status::kMechanismParamInvalid;
+      kind = {KeyType::kEc, static_cast<Curve>(curve)};
+      return Status::kOk;
+    }
+    case Mechanism::kRsaKeyPairGen: {
+      uint64_t bits = 0;
+      const Status s = in.get_uint(kKeyBits, bits);
+      if (!ok(s)) return s;
+      if (bits != 2048 && bits != 3072 && bits != 4096) return Status::kKeySizeInvalid;
+      kind = {KeyType::kRsa, std::nullopt, static_cast<uint32_t>(bits)};
+      return Status::kOk;
+    }
+    case Mechanism::kEcEdwardsKeyPairGen:
+      kind = {KeyType::kEcEdwards, Curve::kEd25519};
+      return Status::kOk;
+    case Mechanism::kEcMontgomeryKeyPairGen:
+      kind = {KeyType::kEcMontgomery, Curve::kX25519};
+      return Status::kOk;
+    default:
+      return Status::kMechanismInvalid;
+  }
+}
+
+// Every generation runs its pairwise-consistency test inside the backend
+// (X25519 has no signature to test; its key agreement is checked instead).
+Status generate_pair(const PairKind& kind, crypto::Pkey& out) {
+  switch (kind.type) {
+    case KeyType::kRsa:
+      return crypto::generate_rsa_key(kind.rsa_bits, out);
+    case KeyType::kEcEdwards:
+      return crypto::generate_ed25519_key(out);
+    case KeyType::kEcMontgomery:
+      return crypto::generate_x25519_key(out);
+    default:
+      return crypto::generate_ec_key(*kind.curve, out);
+  }
 }
 
 }  // namespace
@@ -44,68 +70,72 @@ void claim(KeyObject& key, const CommandContext& ctx) {
 Status GenerateKey(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   uint64_t mechanism = 0, bits = 0;
   Status s = in.get_uint(kMechanism, mechanism);
-  if (ok(s)) s = in.get_uint(kKeyBits, bits);
+  if (ok(s)) s = in.get_uint(kKeyBits, bits, 4096);
   if (!ok(s)) return s;
-  if (mechanism != static_cast<uint64_t>(Mechanism::kAesKeyGen)) return Status::kMechanismInvalid;
-  if (bits != 128 && bits != 192 && bits != 256) return Status::kKeySizeInvalid;
-
   auto key = std::make_shared<KeyObject>();
-  s = read_template(in, kAesDefault, kAesAllowed, *key, out);
-  if (!ok(s)) return s;
   key->object_class = ObjectClass::kSecretKey;
-  key->key_type = KeyType::kAes;
+  if (mechanism == static_cast<uint64_t>(Mechanism::kAesKeyGen)) {
+    if (bits != 128 && bits != 192 && bits != 256) return Status::kKeySizeInvalid;
+    key->key_type = KeyType::kAes;
+  } else if (mechanism == static_cast<uint64_t>(Mechanism::kGenericSecretKeyGen)) {
+    // At least 112 bits (SP 800-131A for HMAC keys), whole bytes.
+    if (bits < 112 || bits % 8 != 0) return Status::kKeySizeInvalid;
+    key->key_type = KeyType::kGenericSecret;
+  } else {
+    return Status::kMechanismInvalid;
+  }
   key->key_bits = static_cast<uint32_t>(bits);
+  s = template_into(ctx, in, *key, out);
+  if (!ok(s)) return s;
   key->secret = SecretBytes(bits / 8);
   s = crypto::random_bytes(key->secret.reveal_mutable());
   if (!ok(s)) return s;
-  claim(*key, ctx);
-  KeyHandle handle = 0;
-  {
-    std::lock_guard lock(ctx.partition->mutex);
-    handle = ctx.partition->add_key(std::move(key));
-  }
-  out.body.set(kKey, Value::uint(handle));
+  set_origin(*key, KeyOrigin::kGenerated, nullptr);
+  out.body.set(kKey, Value::uint(add_session_key(ctx, std::move(key))));
   return Status::kOk;
 }
 
 Status GenerateKeyPair(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
-  uint64_t mechanism = 0, raw_curve = 0;
-  Status s = in.get_uint(kMechanism, mechanism);
-  if (ok(s)) s = in.get_uint(kCurve, raw_curve);
+  uint64_t mechanism = 0;
+  Status s = in.get_uint(kMechanism, mechanism, UINT32_MAX);
   if (!ok(s)) return s;
-  if (mechanism != static_cast<uint64_t>(Mechanism::kEcKeyPairGen)) {
-    return Status::kMechanismInvalid;
-  }
-  if (raw_curve < 1 || raw_curve > 3) return Status::kMechanismParamInvalid;
-  const Curve curve = static_cast<Curve>(raw_curve);
+  PairKind kind{};
+  s = pair_kind(in, static_cast<Mechanism>(mechanism), kind);
+  if (!ok(s)) return s;
 
   auto pub = std::make_shared<KeyObject>();
   auto priv = std::make_shared<KeyObject>();
+  for (KeyObject* k : {pub.get(), priv.get()}) {
+    k->key_type = kind.type;
+    k->curve = kind.curve;
+  }
+  pub->object_class = ObjectClass::kPublicKey;
+  priv->object_class = ObjectClass::kPrivateKey;
   static const Value kEmpty = Value::map();
   const Value* pub_tmpl = in.get(kPublicTemplate);
   const Value* priv_tmpl = in.get(kPrivateTemplate);
   const cbor::MapReader pub_in(pub_tmpl ? *pub_tmpl : kEmpty);
   const cbor::MapReader priv_in(priv_tmpl ? *priv_tmpl : kEmpty);
   if (!pub_in.is_map() || !priv_in.is_map()) return Status::kMalformedBody;
-  s = read_template(pub_in, kEcPublicDefault, kEcPublicAllowed, *pub, out);
-  if (ok(s)) s = read_template(priv_in, kEcPrivateDefault, kEcPrivateAllowed, *priv, out);
+  s = template_into(ctx, pub_in, *pub, out);
+  if (ok(s)) s = template_into(ctx, priv_in, *priv, out);
   if (!ok(s)) return s;
 
-  s = crypto::generate_ec_key(curve, priv->pkey);  // includes the pairwise-consistency test
+  s = generate_pair(kind, priv->pkey);
   if (!ok(s)) return s;
   // The public object holds only the public half.
   Bytes spki;
   s = crypto::public_key_der(priv->pkey.get(), spki);
   if (ok(s)) s = crypto::public_key_from_der(spki, pub->pkey);
   if (!ok(s)) return s;
+  const uint32_t bits =
+      kind.type == KeyType::kRsa ? kind.rsa_bits : crypto::curve_bits(*kind.curve);
   for (KeyObject* k : {pub.get(), priv.get()}) {
-    k->key_type = KeyType::kEc;
-    k->curve = curve;
-    k->key_bits = crypto::curve_bits(curve);
-    claim(*k, ctx);
+    k->key_bits = bits;
+    set_origin(*k, KeyOrigin::kGenerated, nullptr);
+    k->owner_session = ctx.session->id;
+    k->owner_connection = ctx.connection.id;
   }
-  pub->object_class = ObjectClass::kPublicKey;
-  priv->object_class = ObjectClass::kPrivateKey;
   KeyObject* pub_raw = pub.get();
   KeyObject* priv_raw = priv.get();
   KeyHandle pub_handle = 0, priv_handle = 0;
@@ -125,6 +155,49 @@ Status GenerateKeyPair(CommandContext& ctx, const cbor::MapReader& in, Reply& ou
 Status GetKeyInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   if (!ctx.key) return Status::kMissingField;
   out.body = key_info_to_cbor(ctx.key->info());
+  return Status::kOk;
+}
+
+Status SetKeyAttributes(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
+  if (!ctx.key) return Status::kMissingField;
+  uint64_t flags = 0, mask = 0;
+  std::string label;
+  Bytes id;
+  Status s = in.get_uint(kFlags, flags, UINT32_MAX);
+  if (ok(s)) s = in.get_uint(kFlagsMask, mask, UINT32_MAX);
+  if (ok(s)) s = in.opt_text(kLabel, label, kMaxLabel);
+  if (ok(s)) s = in.opt_bytes(kId, id, kMaxId);
+  if (!ok(s)) return s;
+  const bool new_label = in.has(kLabel), new_id = in.has(kId);
+  std::string why;
+  s = check_attribute_change(*ctx.key, static_cast<uint32_t>(flags), static_cast<uint32_t>(mask),
+                             new_label || new_id, ctx.session->role.load(),
+                             ctx.device.config().policy, why);
+  if (!ok(s)) return why.empty() ? s : fail(out, s, why);
+  // Keys are immutable once published: the change is a new object under
+  // the same handle, so an operation already holding the old one is not
+  // affected mid-flight.
+  auto changed = std::make_shared<KeyObject>();
+  const KeyObject& old = *ctx.key;
+  changed->handle = old.handle;
+  changed->object_class = old.object_class;
+  changed->key_type = old.key_type;
+  changed->key_bits = old.key_bits;
+  changed->curve = old.curve;
+  changed->label = new_label ? label : old.label;
+  changed->id = new_id ? id : old.id;
+  changed->flags = (old.flags & ~static_cast<uint32_t>(mask)) |
+                   (static_cast<uint32_t>(flags) & static_cast<uint32_t>(mask));
+  changed->local = old.local;
+  changed->pair_handle = old.pair_handle;
+  changed->allowed_mechanisms = old.allowed_mechanisms;
+  changed->owner_session = old.owner_session;
+  changed->owner_connection = old.owner_connection;
+  changed->secret = old.secret.clone();
+  changed->pkey = crypto::share_key(old.pkey.get());
+  changed->gcm_invocations = old.gcm_invocations.load();
+  std::lock_guard lock(ctx.partition->mutex);
+  if (!ctx.partition->replace_key(std::move(changed))) return Status::kNoSuchKey;
   return Status::kOk;
 }
 
@@ -161,6 +234,8 @@ Status FindKeys(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
 
 Status DestroyKey(CommandContext& ctx, const cbor::MapReader&, Reply&) {
   if (!ctx.key) return Status::kMissingField;
+  const Status s = check_destroy(*ctx.key);
+  if (!ok(s)) return s;
   std::lock_guard lock(ctx.partition->mutex);
   // Material is cleansed when the last in-flight operation drops its reference.
   return ctx.partition->remove_key(ctx.key->handle) ? Status::kOk : Status::kNoSuchKey;
@@ -168,7 +243,9 @@ Status DestroyKey(CommandContext& ctx, const cbor::MapReader&, Reply&) {
 
 Status GetPublicKey(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   if (!ctx.key) return Status::kMissingField;
-  if (ctx.key->key_type != KeyType::kEc || !ctx.key->pkey) return Status::kKeyTypeMismatch;
+  if (ctx.key->object_class == ObjectClass::kSecretKey || !ctx.key->pkey) {
+    return Status::kKeyTypeMismatch;
+  }
   Bytes spki;
   const Status s = crypto::public_key_der(ctx.key->pkey.get(), spki);
   if (!ok(s)) return s;

@@ -4,38 +4,25 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/kdf.h>
+#include <openssl/obj_mac.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include <string>
+#include "device/crypto/algorithms.h"
+#include "device/crypto/ossl_util.h"
 
 namespace ihsm::device::crypto {
-namespace {
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
-};
-struct KdfFree {
-  void operator()(EVP_KDF* p) const { EVP_KDF_free(p); }
-};
-struct KdfCtxFree {
-  void operator()(EVP_KDF_CTX* p) const { EVP_KDF_CTX_free(p); }
-};
-struct SigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+using detail::CipherCtx;
+using detail::Kdf;
+using detail::KdfCtx;
+using detail::PkeyCtx;
 
-const char* group_name(Curve c) {
+namespace detail {
+
+const char* ec_group_name(Curve c) {
   switch (c) {
     case Curve::kP256:
       return "P-256";
@@ -43,9 +30,99 @@ const char* group_name(Curve c) {
       return "P-384";
     case Curve::kP521:
       return "P-521";
+    case Curve::kEd25519:
+    case Curve::kX25519:
+      break;
   }
   return "";
 }
+
+bool ec_curve_of(EVP_PKEY* key, Curve& out) {
+  if (key == nullptr || EVP_PKEY_is_a(key, "EC") != 1) return false;
+  char name[64] = {};
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name), &len) !=
+      1) {
+    return false;
+  }
+  switch (OBJ_txt2nid(name)) {
+    case NID_X9_62_prime256v1:
+      out = Curve::kP256;
+      return true;
+    case NID_secp384r1:
+      out = Curve::kP384;
+      return true;
+    case NID_secp521r1:
+      out = Curve::kP521;
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status ecdsa_der_to_raw(std::span<const uint8_t> der, size_t scalar, Bytes& raw) {
+  const unsigned char* p = der.data();
+  EcdsaSig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig) return Status::kCryptoFailure;
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig.get(), &r, &s);
+  raw.assign(2 * scalar, 0);
+  if (BN_bn2binpad(r, raw.data(), static_cast<int>(scalar)) < 0 ||
+      BN_bn2binpad(s, raw.data() + scalar, static_cast<int>(scalar)) < 0) {
+    return Status::kCryptoFailure;
+  }
+  return Status::kOk;
+}
+
+Status ecdsa_raw_to_der(std::span<const uint8_t> raw, Bytes& der) {
+  if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 2 * 66) return Status::kInvalidArgument;
+  const int half = static_cast<int>(raw.size() / 2);
+  EcdsaSig sig(ECDSA_SIG_new());
+  BIGNUM* r = BN_bin2bn(raw.data(), half, nullptr);
+  BIGNUM* s = BN_bin2bn(raw.data() + half, half, nullptr);
+  if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    return Status::kCryptoFailure;
+  }
+  const int len = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (len <= 0) return Status::kCryptoFailure;
+  der.resize(static_cast<size_t>(len));
+  unsigned char* p = der.data();
+  return i2d_ECDSA_SIG(sig.get(), &p) == len ? Status::kOk : Status::kCryptoFailure;
+}
+
+Status ecdsa_sign_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest, Bytes& der) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  size_t len = 0;
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) != 1) {
+    return Status::kCryptoFailure;
+  }
+  der.resize(len);
+  if (EVP_PKEY_sign(ctx.get(), der.data(), &len, digest.data(), digest.size()) != 1) {
+    return Status::kCryptoFailure;
+  }
+  der.resize(len);
+  return Status::kOk;
+}
+
+bool ecdsa_verify_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest,
+                             std::span<const uint8_t> der) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  const bool good =
+      ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+      EVP_PKEY_verify(ctx.get(), der.data(), der.size(), digest.data(), digest.size()) == 1;
+  if (!good) ERR_clear_error();
+  return good;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::ec_group_name;
 
 const EVP_MD* digest_for(Mechanism m) {
   switch (m) {
@@ -73,45 +150,6 @@ const EVP_CIPHER* gcm_for(size_t key_len) {
   }
 }
 
-// DER ECDSA-Sig-Value -> fixed-width r || s.
-Status der_to_raw(std::span<const uint8_t> der, size_t scalar, Bytes& raw) {
-  const unsigned char* p = der.data();
-  std::unique_ptr<ECDSA_SIG, SigFree> sig(
-      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
-  if (!sig) return Status::kCryptoFailure;
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(sig.get(), &r, &s);
-  raw.assign(2 * scalar, 0);
-  if (BN_bn2binpad(r, raw.data(), static_cast<int>(scalar)) < 0 ||
-      BN_bn2binpad(s, raw.data() + scalar, static_cast<int>(scalar)) < 0) {
-    return Status::kCryptoFailure;
-  }
-  return Status::kOk;
-}
-
-Status sign_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest, Bytes& der) {
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-  size_t len = 0;
-  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
-      EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) != 1) {
-    return Status::kCryptoFailure;
-  }
-  der.resize(len);
-  if (EVP_PKEY_sign(ctx.get(), der.data(), &len, digest.data(), digest.size()) != 1) {
-    return Status::kCryptoFailure;
-  }
-  der.resize(len);
-  return Status::kOk;
-}
-
-bool verify_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest,
-                       std::span<const uint8_t> der) {
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-  return ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
-         EVP_PKEY_verify(ctx.get(), der.data(), der.size(), digest.data(), digest.size()) == 1;
-}
-
 }  // namespace
 
 Status random_bytes(std::span<uint8_t> out) {
@@ -128,6 +166,9 @@ uint32_t curve_bits(Curve curve) {
       return 384;
     case Curve::kP521:
       return 521;
+    case Curve::kEd25519:
+    case Curve::kX25519:
+      return 255;
   }
   return 0;
 }
@@ -135,13 +176,14 @@ uint32_t curve_bits(Curve curve) {
 size_t curve_scalar_size(Curve curve) { return (curve_bits(curve) + 7) / 8; }
 
 Status generate_ec_key(Curve curve, Pkey& out) {
-  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group_name(curve)));
+  if (*ec_group_name(curve) == '\0') return Status::kInvalidArgument;
+  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", ec_group_name(curve)));
   if (!key) return Status::kCryptoFailure;
   // Pairwise-consistency test: sign and verify a fixed digest.
   static const uint8_t kPctDigest[32] = {0x70, 0x63, 0x74};
   Bytes der;
-  if (!ok(sign_digest_der(key.get(), kPctDigest, der)) ||
-      !verify_digest_der(key.get(), kPctDigest, der)) {
+  if (!ok(detail::ecdsa_sign_digest_der(key.get(), kPctDigest, der)) ||
+      !detail::ecdsa_verify_digest_der(key.get(), kPctDigest, der)) {
     return Status::kCryptoFailure;
   }
   out = std::move(key);
@@ -211,9 +253,9 @@ Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<con
     to_sign = std::span<const uint8_t>(digest, len);
   }
   Bytes der;
-  const Status s = sign_digest_der(key, to_sign, der);
+  const Status s = detail::ecdsa_sign_digest_der(key, to_sign, der);
   if (!ok(s)) return s;
-  return der_to_raw(der, curve_scalar_size(curve), signature);
+  return detail::ecdsa_der_to_raw(der, curve_scalar_size(curve), signature);
 }
 
 Status ecdsa_sign_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data, Bytes& signature) {
@@ -222,7 +264,7 @@ Status ecdsa_sign_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data, Bytes
   if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha384(), nullptr) != 1) {
     return Status::kCryptoFailure;
   }
-  return sign_digest_der(key, std::span<const uint8_t>(digest, len), signature);
+  return detail::ecdsa_sign_digest_der(key, std::span<const uint8_t>(digest, len), signature);
 }
 
 bool ecdsa_verify_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data,
@@ -230,48 +272,23 @@ bool ecdsa_verify_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data,
   uint8_t digest[48];
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha384(), nullptr) != 1) return false;
-  return verify_digest_der(key, std::span<const uint8_t>(digest, len), signature);
+  return detail::ecdsa_verify_digest_der(key, std::span<const uint8_t>(digest, len), signature);
 }
 
 Status ecdh(EVP_PKEY* own, Curve curve, std::span<const uint8_t> peer_point, SecretBytes& z) {
-  // Build the peer key from its point; OpenSSL checks the point is on the curve.
-  PkeyCtx pctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1) return Status::kCryptoFailure;
-  std::string group = group_name(curve);
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group.data(), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                        const_cast<uint8_t*>(peer_point.data()), peer_point.size()),
-      OSSL_PARAM_construct_end()};
-  EVP_PKEY* raw_peer = nullptr;
-  if (EVP_PKEY_fromdata(pctx.get(), &raw_peer, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    return Status::kInvalidArgument;
-  }
-  Pkey peer(raw_peer);
-  PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, peer.get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) return Status::kInvalidArgument;
-
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, own, nullptr));
-  size_t len = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) != 1 ||
-      EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1) {
-    return Status::kCryptoFailure;
-  }
-  z.resize(len);
-  if (EVP_PKEY_derive(ctx.get(), z.reveal_mutable().data(), &len) != 1) {
-    z.clear();
-    return Status::kCryptoFailure;
-  }
-  z.resize(len);
-  return Status::kOk;
+  // The general ECDH (algorithms.h) builds the peer key on the own key's
+  // group and has OpenSSL check the point; here the own key must also be
+  // on the curve the caller names.
+  Curve own_curve{};
+  if (!detail::ec_curve_of(own, own_curve) || own_curve != curve) return Status::kCryptoFailure;
+  return ecdh_derive(own, peer_point, z);
 }
 
 Status hkdf_sha384(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
                    std::span<const uint8_t> info, SecretBytes& out) {
-  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  Kdf kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
   if (!kdf) return Status::kCryptoFailure;
-  std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  KdfCtx ctx(EVP_KDF_CTX_new(kdf.get()));
   if (!ctx) return Status::kCryptoFailure;
   char digest[] = "SHA384";
   // An empty salt means the RFC 5869 default (HashLen zero bytes): leave
@@ -296,9 +313,9 @@ Status hkdf_sha384(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
 
 Status scrypt(std::span<const uint8_t> secret, std::span<const uint8_t> salt, uint64_t n,
               uint32_t r, uint32_t p, SecretBytes& out) {
-  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "SCRYPT", nullptr));
+  Kdf kdf(EVP_KDF_fetch(nullptr, "SCRYPT", nullptr));
   if (!kdf) return Status::kCryptoFailure;
-  std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  KdfCtx ctx(EVP_KDF_CTX_new(kdf.get()));
   if (!ctx || out.empty()) return Status::kCryptoFailure;
   uint64_t maxmem = 1024ull * 1024 * 1024;
   OSSL_PARAM params[] = {

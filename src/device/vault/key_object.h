@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/secret.h"
 #include "device/crypto/backend.h"
@@ -27,6 +28,7 @@ struct KeyObject {
   uint32_t flags = 0;
   bool local = true;
   KeyHandle pair_handle = 0;
+  std::vector<Mechanism> allowed_mechanisms;  // empty: any the key type supports
   // Session objects belong to the session that made them and are visible
   // only to sessions of the same connection (one PKCS#11 application).
   SessionId owner_session = 0;
@@ -52,6 +54,7 @@ struct KeyObject {
     i.flags = flags;
     i.local = local;
     i.pair_handle = pair_handle;
+    i.allowed_mechanisms = allowed_mechanisms;
     return i;
   }
 };

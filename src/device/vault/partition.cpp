@@ -16,6 +16,13 @@ KeyHandle Partition::add_key(std::shared_ptr<KeyObject> key) {
 
 bool Partition::remove_key(KeyHandle h) { return keys_.erase(h) != 0; }
 
+bool Partition::replace_key(std::shared_ptr<KeyObject> key) {
+  const auto it = keys_.find(key->handle);
+  if (it == keys_.end()) return false;
+  it->second = std::move(key);
+  return true;
+}
+
 void Partition::remove_session_keys(SessionId session) {
   std::erase_if(keys_,
                 [session](const auto& entry) { return entry.second->owner_session == session; });

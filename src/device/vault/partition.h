@@ -33,11 +33,19 @@ class Partition {
   uint32_t open_sessions = 0;
 
   Credential& credential(Role role) { return role == Role::kCryptoOfficer ? officer : user; }
+  // Held for a whole PIN check of one role (outside `mutex`): parallel
+  // guesses queue up one by one instead of all passing the back-off check
+  // before any failure is counted.
+  std::mutex& attempt_mutex(Role role) {
+    return role == Role::kCryptoOfficer ? officer_attempt_ : user_attempt_;
+  }
 
   // Key table (session keys for now).
   std::shared_ptr<const KeyObject> find_key(KeyHandle h) const;
   KeyHandle add_key(std::shared_ptr<KeyObject> key);  // assigns the handle
   bool remove_key(KeyHandle h);
+  // Swaps in a changed key under its existing handle (SetKeyAttributes).
+  bool replace_key(std::shared_ptr<KeyObject> key);
   void remove_session_keys(SessionId session);
   template <typename F>
   void for_each_key(F&& f) const {
@@ -54,6 +62,8 @@ class Partition {
   PartitionInfo info() const;  // caller holds `mutex`
 
  private:
+  std::mutex officer_attempt_;
+  std::mutex user_attempt_;
   std::map<KeyHandle, std::shared_ptr<const KeyObject>> keys_;
   KeyHandle next_handle_ = 1;
 };
