@@ -71,6 +71,15 @@ Status counter_bits(const cbor::MapReader& in, uint32_t& bits) {
   return bits == 0 ? Status::kMechanismParamInvalid : Status::kOk;
 }
 
+// The backend reports bad PKCS#7 padding as kInvalidArgument; on the wire
+// it is a ciphertext that does not decrypt (PKCS#11
+// CKR_ENCRYPTED_DATA_INVALID), not a bad argument.
+Status padding_status(Status s, Mechanism m, bool encrypt) {
+  return s == Status::kInvalidArgument && m == Mechanism::kAesCbcPad && !encrypt
+             ? Status::kCiphertextInvalid
+             : s;
+}
+
 Status read_oaep(const cbor::MapReader& in, crypto::OaepParams& p) {
   const cbor::MapReader params(params_of(in));
   if (!params.is_map()) return Status::kMalformedBody;
@@ -117,6 +126,7 @@ Status aes_one_shot(CommandContext& ctx, const cbor::MapReader& in, Mechanism m,
     case Mechanism::kAesCbcPad:
       s = crypto::aes_cbc(encrypt, m == Mechanism::kAesCbcPad, key.secret.reveal(), iv, input,
                           result);
+      s = padding_status(s, m, encrypt);
       break;
     case Mechanism::kAesCtr: {
       uint32_t bits = 0;
@@ -218,7 +228,7 @@ Status cipher_final(CommandContext& ctx, const cbor::MapReader& in, bool encrypt
     if (tag.size() != kGcmTagSize) return Status::kMechanismParamInvalid;
   }
   SecretBytes result;
-  const Status s = finished.stream.final(result, tag);
+  const Status s = padding_status(finished.stream.final(result, tag), finished.mechanism, encrypt);
   if (!ok(s)) return s;
   out.approved = finished.approved;
   if (finished.hold_until_final) {

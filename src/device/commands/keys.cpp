@@ -120,9 +120,17 @@ Status GenerateKeyPair(CommandContext& ctx, const cbor::MapReader& in, Reply& ou
   s = template_into(ctx, pub_in, *pub, out);
   if (ok(s)) s = template_into(ctx, priv_in, *priv, out);
   if (!ok(s)) return s;
+  {
+    std::string why;
+    s = check_pair_combination(pub->flags, priv->flags, ctx.device.config().policy, why);
+    if (!ok(s)) return fail(out, s, why);
+  }
 
   s = generate_pair(kind, priv->pkey);
   if (!ok(s)) return s;
+  // docs/mechanisms.md: X25519 is not an SP 800-56A scheme, so its key
+  // generation is not an approved service (Ed25519 is, FIPS 186-5).
+  if (kind.type == KeyType::kEcMontgomery) out.approved = false;
   // The public object holds only the public half.
   Bytes spki;
   s = crypto::public_key_der(priv->pkey.get(), spki);
@@ -197,6 +205,17 @@ Status SetKeyAttributes(CommandContext& ctx, const cbor::MapReader& in, Reply& o
   changed->pkey = crypto::share_key(old.pkey.get());
   changed->gcm_invocations = old.gcm_invocations.load();
   std::lock_guard lock(ctx.partition->mutex);
+  // The other half of a key pair is checked under the same lock, so two
+  // changes to the two halves cannot pass the pair rule one at a time.
+  if (old.pair_handle != 0) {
+    if (auto other = ctx.partition->find_key(old.pair_handle)) {
+      const bool is_public = old.object_class == ObjectClass::kPublicKey;
+      s = check_pair_combination(is_public ? changed->flags : other->flags,
+                                 is_public ? other->flags : changed->flags,
+                                 ctx.device.config().policy, why);
+      if (!ok(s)) return fail(out, s, why);
+    }
+  }
   if (!ctx.partition->replace_key(std::move(changed))) return Status::kNoSuchKey;
   return Status::kOk;
 }

@@ -221,11 +221,25 @@ Status public_point(EVP_PKEY* key, Bytes& out) {
 }
 
 Status private_key_der(EVP_PKEY* key, SecretBytes& out) {
-  const int len = i2d_PrivateKey(key, nullptr);
-  if (len <= 0) return Status::kCryptoFailure;
-  out.resize(static_cast<size_t>(len));
-  unsigned char* p = out.reveal_mutable().data();
-  return i2d_PrivateKey(key, &p) == len ? Status::kOk : Status::kCryptoFailure;
+  // A PrivateKeyInfo for every key type: i2d_PrivateKey would give the
+  // type-specific structure (PKCS#1 for RSA, SEC1 for EC) where one exists.
+  PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key);
+  if (p8 == nullptr) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  Status s = Status::kCryptoFailure;
+  const int len = i2d_PKCS8_PRIV_KEY_INFO(p8, nullptr);
+  if (len > 0) {
+    SecretBytes der(static_cast<size_t>(len));
+    unsigned char* p = der.reveal_mutable().data();
+    if (i2d_PKCS8_PRIV_KEY_INFO(p8, &p) == len) {
+      out = std::move(der);
+      s = Status::kOk;
+    }
+  }
+  PKCS8_PRIV_KEY_INFO_free(p8);  // cleanses the key octets before freeing
+  return s;
 }
 
 Status private_key_from_der(std::span<const uint8_t> der, Pkey& out) {

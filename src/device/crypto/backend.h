@@ -31,7 +31,8 @@ Status public_key_der(EVP_PKEY* key, Bytes& out);  // SubjectPublicKeyInfo
 Status public_key_from_der(std::span<const uint8_t> der, Pkey& out);
 Status public_point(EVP_PKEY* key, Bytes& out);  // uncompressed X9.62 point
 
-// PKCS#8 DER of a private key, for the device's own state files only.
+// PKCS#8 DER (PrivateKeyInfo) of a private key: the device's own state
+// files and wrapped private keys. Never sent anywhere unwrapped.
 Status private_key_der(EVP_PKEY* key, SecretBytes& out);
 Status private_key_from_der(std::span<const uint8_t> der, Pkey& out);
 

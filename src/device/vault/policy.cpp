@@ -200,6 +200,13 @@ Status check_attribute_change(const KeyObject& key, uint32_t new_flags, uint32_t
   return check_combination(wanted, config, why);
 }
 
+Status check_pair_combination(uint32_t public_flags, uint32_t private_flags,
+                              const PolicyConfig& config, std::string& why) {
+  const Status s = check_combination(public_flags | private_flags, config, why);
+  if (!ok(s)) why = "a key pair may not both wrap/unwrap and encrypt/decrypt";
+  return s;
+}
+
 Status check_destroy(const KeyObject& key) {
   return key.has(kDestroyable) ? Status::kOk : Status::kActionProhibited;
 }

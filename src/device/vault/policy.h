@@ -38,6 +38,13 @@ Status check_attribute_change(const KeyObject& key, uint32_t new_flags, uint32_t
                               bool changes_label_or_id, Role role, const PolicyConfig& config,
                               std::string& why);
 
+// The wrap/cipher rule for a key pair, which counts as one key: a public
+// key that wraps and a private key that decrypts are Clulow's attack
+// across the pair (wrap K to the public key, decrypt the blob with the
+// private one). kAttributeInvalid unless the config lifts the rule.
+Status check_pair_combination(uint32_t public_flags, uint32_t private_flags,
+                              const PolicyConfig& config, std::string& why);
+
 Status check_destroy(const KeyObject& key);
 
 // May `wrapping` wrap `target`? kKeyNotExtractable, kKeyNotWrappable,
