@@ -118,13 +118,23 @@ bool ecdsa_verify_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest,
   return good;
 }
 
-}  // namespace detail
+const char* hash_name(Hash h) {
+  switch (h) {
+    case Hash::kSha1:
+      return "SHA1";
+    case Hash::kSha224:
+      return "SHA224";
+    case Hash::kSha256:
+      return "SHA256";
+    case Hash::kSha384:
+      return "SHA384";
+    case Hash::kSha512:
+      return "SHA512";
+  }
+  return nullptr;
+}
 
-namespace {
-
-using detail::ec_group_name;
-
-const EVP_MD* digest_for(Mechanism m) {
+const EVP_MD* ecdsa_md(Mechanism m) {
   switch (m) {
     case Mechanism::kEcdsaSha256:
       return EVP_sha256();
@@ -136,6 +146,12 @@ const EVP_MD* digest_for(Mechanism m) {
       return nullptr;
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::ec_group_name;
 
 const EVP_CIPHER* gcm_for(size_t key_len) {
   switch (key_len) {
@@ -258,7 +274,7 @@ Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<con
     if (data.size() < 20 || data.size() > 64) return Status::kDataLengthInvalid;
     to_sign = data;
   } else {
-    const EVP_MD* md = digest_for(mechanism);
+    const EVP_MD* md = detail::ecdsa_md(mechanism);
     if (md == nullptr) return Status::kMechanismInvalid;
     unsigned int len = 0;
     if (EVP_Digest(data.data(), data.size(), digest, &len, md, nullptr) != 1) {

@@ -12,19 +12,6 @@ namespace {
 
 using detail::PkeyCtx;
 
-const EVP_MD* ecdsa_md(Mechanism m) {
-  switch (m) {
-    case Mechanism::kEcdsaSha256:
-      return EVP_sha256();
-    case Mechanism::kEcdsaSha384:
-      return EVP_sha384();
-    case Mechanism::kEcdsaSha512:
-      return EVP_sha512();
-    default:
-      return nullptr;
-  }
-}
-
 // Derive with a ready peer key into a fresh SecretBytes; `failure` is the
 // status when OpenSSL refuses.
 Status derive(EVP_PKEY* own, EVP_PKEY* peer, Status failure, SecretBytes& z) {
@@ -112,7 +99,7 @@ Status ecdsa_verify(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<c
     if (data.size() < 20 || data.size() > 64) return Status::kDataLengthInvalid;
     digest = data;
   } else {
-    const EVP_MD* md = ecdsa_md(mechanism);
+    const EVP_MD* md = detail::ecdsa_md(mechanism);
     if (md == nullptr) return Status::kMechanismInvalid;
     unsigned int len = 0;
     if (EVP_Digest(data.data(), data.size(), digest_buf, &len, md, nullptr) != 1) {

@@ -10,19 +10,9 @@ namespace {
 constexpr size_t kMinKey = 14;  // 112 bits
 constexpr size_t kMinMac = 16;  // shortest truncated MAC hmac_verify accepts
 
+// HMAC with SHA-2 only (SHA-1 and SHA-224 are not offered).
 const char* hmac_digest_name(Hash h) {
-  switch (h) {
-    case Hash::kSha256:
-      return "SHA256";
-    case Hash::kSha384:
-      return "SHA384";
-    case Hash::kSha512:
-      return "SHA512";
-    case Hash::kSha1:
-    case Hash::kSha224:
-      break;
-  }
-  return nullptr;
+  return h == Hash::kSha1 || h == Hash::kSha224 ? nullptr : detail::hash_name(h);
 }
 
 }  // namespace

@@ -6,29 +6,9 @@
 #include "device/crypto/ossl_util.h"
 
 namespace ihsm::device::crypto {
-namespace {
-
-const char* digest_name(Hash h) {
-  switch (h) {
-    case Hash::kSha1:
-      return "SHA1";
-    case Hash::kSha224:
-      return "SHA224";
-    case Hash::kSha256:
-      return "SHA256";
-    case Hash::kSha384:
-      return "SHA384";
-    case Hash::kSha512:
-      return "SHA512";
-  }
-  return nullptr;
-}
-
-}  // namespace
-
 Status hkdf(Hash h, HkdfMode mode, std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
             std::span<const uint8_t> info, SecretBytes& out) {
-  const char* md = digest_name(h);
+  const char* md = detail::hash_name(h);
   if (md == nullptr) return Status::kMechanismParamInvalid;
   int openssl_mode = 0;
   switch (mode) {
@@ -88,7 +68,7 @@ Status kbkdf_counter_hmac(Hash prf, std::span<const uint8_t> key, std::span<cons
 
   char mode[] = "COUNTER";
   char mac[] = "HMAC";
-  const char* md = digest_name(prf);
+  const char* md = detail::hash_name(prf);
   int use_l = 1;
   int use_separator = 1;
   OSSL_PARAM params[9];

@@ -80,6 +80,11 @@ inline Status kdf_derive(const char* name, const OSSL_PARAM* params, std::span<u
   return Status::kOk;
 }
 
+// OpenSSL's name of a hash ("SHA256", ...).
+const char* hash_name(Hash h);
+// The digest of an ECDSA-SHA* mechanism; nullptr for anything else.
+const EVP_MD* ecdsa_md(Mechanism m);
+
 // "P-256", "P-384", "P-521" for the Weierstrass curves; "" otherwise.
 const char* ec_group_name(Curve c);
 // The Weierstrass curve of an EC key, if it is one the device supports.
