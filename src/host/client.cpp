@@ -591,38 +591,12 @@ Done Session::close() {
 }
 
 Result<KeyHandle> Session::generate_aes_key(uint32_t bits, const KeyTemplate& tmpl) {
-  ErrorDetail d;
-  if (const Status s = check_template(tmpl, d); !ok(s)) return {s, std::move(d)};
-  cbor::Value body = template_map(tmpl);
-  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kAesKeyGen)));
-  body.set(field::kKeyBits, cbor::Value::uint(bits));
-  auto r = session_call(connection_, id_, Opcode::kGenerateKey, body);
-  if (!r) return failure<KeyHandle>(r);
-  Reader m(r.value());
-  KeyHandle handle = 0;
-  m.uint(field::kKey, handle);
-  if (!m.good()) return failure<KeyHandle>(m);
-  return handle;
+  return generate_secret_key(Mechanism::kAesKeyGen, bits, tmpl);
 }
 
 Result<KeyPair> Session::generate_ec_key_pair(Curve curve, const KeyTemplate& public_tmpl,
                                               const KeyTemplate& private_tmpl) {
-  ErrorDetail d;
-  if (const Status s = check_template(public_tmpl, d); !ok(s)) return {s, std::move(d)};
-  if (const Status s = check_template(private_tmpl, d); !ok(s)) return {s, std::move(d)};
-  cbor::Value body = cbor::Value::map();
-  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kEcKeyPairGen)));
-  body.set(field::kCurve, cbor::Value::uint(static_cast<uint32_t>(curve)));
-  body.set(field::kPublicTemplate, template_map(public_tmpl));
-  body.set(field::kPrivateTemplate, template_map(private_tmpl));
-  auto r = session_call(connection_, id_, Opcode::kGenerateKeyPair, body);
-  if (!r) return failure<KeyPair>(r);
-  Reader m(r.value());
-  KeyPair pair;
-  m.uint(field::kPublicHandle, pair.public_handle);
-  m.uint(field::kPrivateHandle, pair.private_handle);
-  if (!m.good()) return failure<KeyPair>(m);
-  return pair;
+  return generate_key_pair(Mechanism::kEcKeyPairGen, curve, 0, public_tmpl, private_tmpl);
 }
 
 Result<KeyInfo> Session::key_info(KeyHandle key) {
@@ -685,66 +659,28 @@ Result<Bytes> Session::sign(KeyHandle key, Mechanism mechanism, const Bytes& dat
 
 Result<GcmCiphertext> Session::encrypt_gcm(KeyHandle key, const Bytes& plaintext, const Bytes& aad,
                                            std::optional<Bytes> iv) {
-  if (plaintext.size() > protocol::kMaxCipherData) {
-    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
-  }
-  if (aad.size() > protocol::kMaxAad) {
-    return {Status::kDataLengthInvalid, detail("AAD is at most 64 KiB")};
-  }
   if (iv && iv->size() != protocol::kGcmIvSize) {
     return {Status::kMechanismParamInvalid, detail("a GCM IV is 12 bytes")};
   }
-  cbor::Value body = cbor::Value::map();
-  body.set(field::kKey, cbor::Value::uint(key));
-  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kAesGcm)));
-  body.set(field::kPlaintext, cbor::Value::bytes(plaintext));
-  if (!aad.empty()) body.set(field::kAad, cbor::Value::bytes(aad));
-  if (iv) body.set(field::kIv, cbor::Value::bytes(*iv));
-  auto r = session_call(connection_, id_, Opcode::kEncrypt, body);
+  auto r = encrypt(key, CipherSpec{Mechanism::kAesGcm, {}, std::move(iv), aad}, plaintext);
   if (!r) return failure<GcmCiphertext>(r);
-  Reader m(r.value());
-  GcmCiphertext out;
-  m.bytes(field::kIv, out.iv, protocol::kGcmIvSize);
-  m.bytes(field::kCiphertext, out.ciphertext, protocol::kMaxCipherData);
-  m.bytes(field::kTag, out.tag, protocol::kGcmTagSize);
-  if (m.good() && out.iv.size() != protocol::kGcmIvSize) m.invalid(field::kIv, "is not 12 bytes");
-  if (m.good() && out.tag.size() != protocol::kGcmTagSize) {
-    m.invalid(field::kTag, "is not 16 bytes");
+  // A device that answers with the wrong shape is not believed.
+  if (r->iv.size() != protocol::kGcmIvSize || r->tag.size() != protocol::kGcmTagSize ||
+      r->data.size() != plaintext.size()) {
+    return {Status::kTransportError, detail("malformed GCM response from the device")};
   }
-  if (m.good() && out.ciphertext.size() != plaintext.size()) {
-    m.invalid(field::kCiphertext, "length differs from the plaintext");
-  }
-  if (!m.good()) return failure<GcmCiphertext>(m);
-  return out;
+  return GcmCiphertext{std::move(r->iv), std::move(r->data), std::move(r->tag)};
 }
 
 Result<Bytes> Session::decrypt_gcm(KeyHandle key, const GcmCiphertext& in, const Bytes& aad) {
-  if (in.ciphertext.size() > protocol::kMaxCipherData) {
-    return {Status::kDataLengthInvalid, detail("at most 512 KiB per call")};
-  }
-  if (aad.size() > protocol::kMaxAad) {
-    return {Status::kDataLengthInvalid, detail("AAD is at most 64 KiB")};
-  }
   if (in.iv.size() != protocol::kGcmIvSize || in.tag.size() != protocol::kGcmTagSize) {
     return {Status::kMechanismParamInvalid, detail("a GCM IV is 12 bytes and a tag 16")};
   }
-  cbor::Value body = cbor::Value::map();
-  body.set(field::kKey, cbor::Value::uint(key));
-  body.set(field::kMechanism, cbor::Value::uint(static_cast<uint32_t>(Mechanism::kAesGcm)));
-  body.set(field::kIv, cbor::Value::bytes(in.iv));
-  body.set(field::kCiphertext, cbor::Value::bytes(in.ciphertext));
-  body.set(field::kTag, cbor::Value::bytes(in.tag));
-  if (!aad.empty()) body.set(field::kAad, cbor::Value::bytes(aad));
-  auto r = session_call(connection_, id_, Opcode::kDecrypt, body);
-  if (!r) return failure<Bytes>(r);
-  Reader m(r.value());
-  Bytes plaintext;
-  m.bytes(field::kPlaintext, plaintext, protocol::kMaxCipherData);
-  if (m.good() && plaintext.size() != in.ciphertext.size()) {
-    m.invalid(field::kPlaintext, "length differs from the ciphertext");
+  auto r = decrypt(key, CipherSpec{Mechanism::kAesGcm, {}, in.iv, aad}, in.ciphertext, in.tag);
+  if (r && r->size() != in.ciphertext.size()) {
+    return {Status::kTransportError, detail("malformed GCM response from the device")};
   }
-  if (!m.good()) return failure<Bytes>(m);
-  return plaintext;
+  return r;
 }
 
 Result<Bytes> Session::random(size_t length) {
