@@ -48,10 +48,10 @@ Status aes_iv(const cbor::MapReader& in, const KeyObject& key, Mechanism m, bool
               Reply& out) {
   const size_t want = m == Mechanism::kAesGcm ? kGcmIvSize : kBlock;
   if (m == Mechanism::kAesGcm && encrypt && !in.has(kIv)) {
-    // Random 96-bit IVs, bounded to 2^32 invocations per key (SP 800-38D 8.3).
-    if (key.gcm_invocations.fetch_add(1) >= (1ull << 32)) return Status::kIvExhausted;
-    iv.resize(kGcmIvSize);
-    return crypto::random_bytes(iv);
+    uint8_t fresh[kGcmIvSize];
+    if (!key.next_gcm_iv(fresh)) return Status::kIvExhausted;
+    iv.assign(fresh, fresh + kGcmIvSize);
+    return Status::kOk;
   }
   const Status s = in.get_bytes(kIv, iv, kBlock);
   if (!ok(s)) return s == Status::kMissingField ? Status::kMechanismParamInvalid : s;

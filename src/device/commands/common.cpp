@@ -70,6 +70,13 @@ const cbor::Value& params_of(const cbor::MapReader& in) {
 }
 
 KeyHandle add_session_key(CommandContext& ctx, std::shared_ptr<KeyObject> key) {
+  uint8_t fixed[4];
+  // The DRBG does not fail once the self-tests passed; if it ever did, a
+  // zero fixed field still leaves the counter part unique.
+  if (ok(crypto::random_bytes(fixed))) {
+    key->gcm_fixed_field = (uint32_t{fixed[0]} << 24) | (uint32_t{fixed[1]} << 16) |
+                           (uint32_t{fixed[2]} << 8) | fixed[3];
+  }
   key->owner_session = ctx.session->id;
   key->owner_connection = ctx.connection.id;
   std::lock_guard lock(ctx.partition->mutex);

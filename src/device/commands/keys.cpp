@@ -203,6 +203,8 @@ Status SetKeyAttributes(CommandContext& ctx, const cbor::MapReader& in, Reply& o
   changed->owner_connection = old.owner_connection;
   changed->secret = old.secret.clone();
   changed->pkey = crypto::share_key(old.pkey.get());
+  // Same key value, same IV sequence: the counter and fixed field move over.
+  changed->gcm_fixed_field = old.gcm_fixed_field;
   changed->gcm_invocations = old.gcm_invocations.load();
   std::lock_guard lock(ctx.partition->mutex);
   // The other half of a key pair is checked under the same lock, so two

@@ -87,10 +87,11 @@ Status WrapKey(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
     case Mechanism::kAesGcm: {
       if (!is_aes(wrapping)) return Status::kKeyTypeMismatch;
       if (in.has(kIv)) return fail(out, Status::kMechanismParamInvalid, "the device draws the IV");
-      Bytes aad, iv(kGcmIvSize), ciphertext, tag;
+      Bytes aad, ciphertext, tag;
+      uint8_t fresh[kGcmIvSize];
       s = in.opt_bytes(kAad, aad, kMaxAad);
-      if (ok(s) && wrapping.gcm_invocations.fetch_add(1) >= (1ull << 32)) s = Status::kIvExhausted;
-      if (ok(s)) s = crypto::random_bytes(iv);
+      if (ok(s) && !wrapping.next_gcm_iv(fresh)) s = Status::kIvExhausted;
+      const Bytes iv(fresh, fresh + kGcmIvSize);
       if (ok(s)) {
         s = crypto::aes_gcm_encrypt(wrapping.secret.reveal(), iv, aad, material.reveal(),
                                     ciphertext, tag);

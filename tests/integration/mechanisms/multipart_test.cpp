@@ -263,5 +263,39 @@ TEST_F(MechMultiPart, DigestInChunksEqualsOneShot) {
   }
 }
 
+// Device-drawn GCM IVs are SP 800-38D's deterministic construction: one
+// fixed field per key, then a counter. Consecutive IVs of one key share the
+// fixed field and count up by one, across one-shot and multi-part calls and
+// GCM wraps, so no two can ever collide (random IVs would only make a
+// collision unlikely).
+TEST_F(MechMultiPart, DeviceGcmIvsNeverRepeatUnderOneKey) {
+  const KeyHandle k = import_aes(pattern(32, 0x2a));
+  std::vector<Bytes> ivs;
+  for (int i = 0; i < 3; ++i) {
+    auto one = op().encrypt(k, cipher(Mechanism::kAesGcm, std::nullopt, {}), pattern(8, 0x2b));
+    MECH_ASSERT_OK(one);
+    ivs.push_back(one->iv);
+    auto iv = op().encrypt_init(k, cipher(Mechanism::kAesGcm, std::nullopt, {}));
+    MECH_ASSERT_OK(iv);
+    MECH_ASSERT_OK(op().encrypt_final());
+    ivs.push_back(*iv);
+  }
+  auto counter = [](const Bytes& iv) {
+    uint64_t n = 0;
+    for (size_t i = 4; i < 12; ++i) n = (n << 8) | iv[i];
+    return n;
+  };
+  for (size_t i = 1; i < ivs.size(); ++i) {
+    ASSERT_EQ(ivs[i].size(), 12u);
+    EXPECT_TRUE(std::equal(ivs[i].begin(), ivs[i].begin() + 4, ivs[0].begin())) << i;
+    EXPECT_EQ(counter(ivs[i]), counter(ivs[i - 1]) + 1) << i;
+  }
+  // Another key has its own fixed field (equal only with probability 2^-32).
+  const KeyHandle other = import_aes(pattern(32, 0x2c));
+  auto o = op().encrypt(other, cipher(Mechanism::kAesGcm, std::nullopt, {}), pattern(8, 0x2b));
+  MECH_ASSERT_OK(o);
+  EXPECT_EQ(counter(o->iv), 0u);
+}
+
 }  // namespace
 }  // namespace ihsm::test::mech
