@@ -12,42 +12,15 @@
 #include <vector>
 
 #include "common/secret.h"
+#include "support/util.h"
 
 namespace ihsm::crypto_test {
 
 using Bytes = std::vector<uint8_t>;
 
-inline Bytes hex(std::string_view h) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    throw std::invalid_argument("bad hex digit");
-  };
-  Bytes out;
-  int hi = -1;
-  for (char c : h) {
-    if (c == ' ' || c == '\n') continue;
-    if (hi < 0) {
-      hi = nibble(c);
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | nibble(c)));
-      hi = -1;
-    }
-  }
-  if (hi >= 0) throw std::invalid_argument("odd hex length");
-  return out;
-}
-
-inline std::string to_hex(const Bytes& b) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (uint8_t x : b) {
-    s.push_back(d[x >> 4]);
-    s.push_back(d[x & 15]);
-  }
-  return s;
-}
+// Hex helpers are the suite's one pair (tests/support/util.h).
+inline Bytes hex(std::string_view h) { return test::from_hex(h); }
+inline std::string to_hex(const Bytes& b) { return test::to_hex(b); }
 
 inline Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
