@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "common/secret.h"
+
 namespace ihsm::cbor {
 
 Value Value::uint(uint64_t v) {
@@ -61,6 +63,15 @@ Value& Value::set(int64_t key, Value v) {
   entries_.emplace_back(key >= 0 ? Value::uint(static_cast<uint64_t>(key)) : Value::negint(key),
                         std::move(v));
   return *this;
+}
+
+void Value::wipe() {
+  secure_cleanse(bytes_.data(), bytes_.size());
+  for (auto& item : items_) item.wipe();
+  for (auto& [k, v] : entries_) {
+    k.wipe();
+    v.wipe();
+  }
 }
 
 const Value* Value::find(uint64_t key) const {

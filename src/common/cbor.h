@@ -50,6 +50,10 @@ class Value {
   // Map lookup by unsigned-integer key; nullptr when absent.
   const Value* find(uint64_t key) const;
 
+  // Cleanses every byte and text string in the tree, for values that held
+  // secrets (the device's own state records).
+  void wipe();
+
   // Mutable access used by the decoder only.
   std::vector<Value>& mutable_items() { return items_; }
   std::vector<std::pair<Value, Value>>& mutable_entries() { return entries_; }

@@ -95,8 +95,12 @@ Status Device::provision() {
   record.set(kDevIdentityKey, cbor::Value::bytes(identity_der.reveal()));
   record.set(kDevPinTransportKey, cbor::Value::bytes(transport_der.reveal()));
   record.set(kDevCreated, cbor::Value::uint(static_cast<uint64_t>(std::time(nullptr))));
-  SecretBytes encoded(cbor::encode(record));
-  if (!ok(s = state_.write_atomic(kDeviceFile, encoded.reveal()))) return s;
+  Bytes encoded = cbor::encode(record);
+  s = state_.write_atomic(kDeviceFile, encoded);
+  // The record held the device secret and private keys: leave no copy.
+  secure_cleanse(encoded.data(), encoded.size());
+  record.wipe();
+  if (!ok(s)) return s;
   device_unique_secret_ = std::move(secret);
   identity_key_ = std::move(identity);
   pin_transport_key_ = std::move(transport);
@@ -110,10 +114,21 @@ Status Device::load() {
   SecretBytes file(raw);
   secure_cleanse(raw.data(), raw.size());
   cbor::Value v;
+  Bytes secret, identity, transport;
+  // Every copy of the record's secrets is cleansed on every way out.
+  struct Cleanse {
+    cbor::Value& v;
+    Bytes& a;
+    Bytes& b;
+    Bytes& c;
+    ~Cleanse() {
+      v.wipe();
+      for (Bytes* x : {&a, &b, &c}) secure_cleanse(x->data(), x->size());
+    }
+  } cleanse{v, secret, identity, transport};
   if (!ok(cbor::decode(file.reveal(), v))) return Status::kStorageFailure;
   cbor::MapReader r(v);
   uint64_t version = 0;
-  Bytes secret, identity, transport;
   if (!ok(r.get_uint(kDevVersion, version)) || version != kStateVersion ||
       !ok(r.get_bytes(kDevUniqueSecret, secret, kDeviceSecretSize)) ||
       secret.size() != kDeviceSecretSize || !ok(r.get_bytes(kDevIdentityKey, identity, 4096)) ||
@@ -123,9 +138,6 @@ Status Device::load() {
   device_unique_secret_ = SecretBytes(secret);
   s = crypto::private_key_from_der(identity, identity_key_);
   if (ok(s)) s = crypto::private_key_from_der(transport, pin_transport_key_);
-  secure_cleanse(secret.data(), secret.size());
-  secure_cleanse(identity.data(), identity.size());
-  secure_cleanse(transport.data(), transport.size());
   return ok(s) ? Status::kOk : Status::kStorageFailure;
 }
 
