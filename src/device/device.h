@@ -28,6 +28,8 @@ struct DeviceConfig {
   uint32_t default_max_sessions = 64;
   uint32_t max_partitions = 64;
   size_t max_connections = 256;
+  // Once a frame's first byte arrives, the rest must follow within this.
+  uint32_t frame_timeout_ms = 10000;
   LoginPolicy login;
   PolicyConfig policy;
 };

@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", config.max_connections, "Concurrent client connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
+  app.add_option("--frame-timeout-ms", config.frame_timeout_ms,
+                 "Once a frame starts, how long the rest of it may take")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 600000));
   app.add_option("--pin-max-failures", config.login.max_failures,
                  "Consecutive wrong PINs that lock a role")
       ->capture_default_str()

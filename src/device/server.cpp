@@ -58,6 +58,7 @@ void Server::run() {
     std::unique_ptr<transport::UnixSocketChannel> accepted = listener_.accept();
     if (!accepted) break;
     reap_finished();
+    accepted->set_frame_deadline(std::chrono::milliseconds(device_.config().frame_timeout_ms));
     std::shared_ptr<transport::UnixSocketChannel> channel = std::move(accepted);
     const ConnectionId id = device_.next_connection_id();
     std::lock_guard lock(mutex_);

@@ -1,6 +1,7 @@
 #include "transport/unix_socket.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -10,14 +11,28 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 namespace ihsm::transport {
 namespace {
 
-bool read_full(int fd, uint8_t* p, size_t n) {
+// Reads exactly n bytes. With `deadline` set, gives up (false) when the
+// bytes have not all arrived by then.
+bool read_full(int fd, uint8_t* p, size_t n,
+               const std::optional<std::chrono::steady_clock::time_point>& deadline) {
   while (n > 0) {
+    if (deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd pfd{fd, POLLIN, 0};
+      const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) return false;
+    }
     const ssize_t r = ::recv(fd, p, n, 0);
     if (r == 0) return false;
     if (r < 0) {
@@ -87,11 +102,18 @@ Status UnixSocketChannel::send(const protocol::FrameHeader& header, std::span<co
 
 Status UnixSocketChannel::receive(protocol::Frame& out) {
   std::array<uint8_t, protocol::kHeaderSize> head{};
-  if (!read_full(fd_, head.data(), head.size())) return Status::kTransportError;
+  // Waiting for a frame to start may take forever (an idle client); once
+  // its first byte is here, the whole frame must follow within the frame
+  // deadline, so a peer cannot hold a connection with half a frame.
+  if (!read_full(fd_, head.data(), 1, std::nullopt)) return Status::kTransportError;
+  const auto deadline = std::chrono::steady_clock::now() + frame_deadline_;
+  if (!read_full(fd_, head.data() + 1, head.size() - 1, deadline)) {
+    return Status::kTransportError;
+  }
   const Status s = protocol::decode_header(head, out.header);
   if (!ok(s)) return s;
   out.body.resize(out.header.body_length);
-  if (!read_full(fd_, out.body.data(), out.body.size())) return Status::kTransportError;
+  if (!read_full(fd_, out.body.data(), out.body.size(), deadline)) return Status::kTransportError;
   return Status::kOk;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -23,9 +24,12 @@ class UnixSocketChannel final : public FrameChannel {
   PeerCredentials peer() const override { return peer_; }
   // A receive that waits longer than this fails with kTransportError.
   void set_receive_timeout_ms(unsigned ms);
+  // How long the rest of a frame may take once its first byte arrived.
+  void set_frame_deadline(std::chrono::milliseconds d) { frame_deadline_ = d; }
 
  private:
   int fd_;
+  std::chrono::milliseconds frame_deadline_{10000};
   PeerCredentials peer_;
 };
 

@@ -394,6 +394,32 @@ TEST_F(RawProtocol, GenerateRandomLengths) {
 
 // ---------------------------------------------------------------- connection limit
 
+class RawFrameDeadline : public DaemonTest {
+ protected:
+  std::vector<std::string> daemon_args() const override { return {"--frame-timeout-ms", "300"}; }
+};
+
+// A peer that sends half a frame and stalls is dropped once the frame
+// deadline passes, so nobody can hold connections open with partial
+// frames; an idle connection between frames is left alone.
+TEST_F(RawFrameDeadline, HalfAFrameIsDroppedAnIdleConnectionIsNot) {
+  RawConn idle(socket_path(), 5000);
+  RawConn stalled(socket_path(), 5000);
+  WireHeader h;
+  h.opcode = op(Opcode::kGetDeviceInfo);
+  h.request_id = 7;
+  const Bytes frame = build_frame(h);
+  ASSERT_TRUE(stalled.send_bytes(Bytes(frame.begin(), frame.begin() + 10)));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(stalled.wait_closed());
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  EXPECT_LT(waited, std::chrono::milliseconds(4000));
+  // The idle connection waited longer than the deadline and still works.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(idle.call(op(Opcode::kGetDeviceInfo)).st(), Status::kOk);
+}
+
 class RawConnectionLimit : public DaemonTest {
  protected:
   std::vector<std::string> daemon_args() const override { return {"--max-connections", "2"}; }
