@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev openssl            # OpenSSL 3: all crypto, and independent verification in tests
   libcbor-dev                   # CBOR wire bodies
+  libsqlite3-dev sqlite3        # the token object store
   libcli11-dev                  # the ihsm command line
   nlohmann-json3-dev            # --json output of the CLI
   libgtest-dev googletest       # unit and integration tests

@@ -55,6 +55,20 @@ namespace ihsm {
   X(kWrappingKeyTooWeak, 0x030A, 0x111, "wrapping key is weaker than the key it would wrap")   \
   X(kAttributeReadOnly, 0x030B, 0x010, "attribute cannot be changed this way")                 \
   X(kWrappedKeyInvalid, 0x030C, 0x110, "wrapped key does not unwrap to a valid key")           \
+  X(kObjectExists, 0x030D, 0x005, "an object with that handle or unique id already exists")    \
+  X(kMaskedKeyInvalid, 0x030E, 0x110,                                                          \
+    "masked key blob is malformed or fails authentication")                                    \
+  X(kMaskedKeyWrongDevice, 0x030F, 0x110, "masked key blob was made by another device")        \
+  X(kMaskedKeyWrongPartition, 0x0310, 0x110, "masked key blob belongs to another partition")   \
+  X(kMaskedKeyRevoked, 0x0311, 0x110, "the key of this masked blob was destroyed")             \
+  X(kMaskedKeyTooNew, 0x0312, 0x110,                                                           \
+    "masked key blob needs a newer firmware security version")                                 \
+  X(kObjectCorrupt, 0x0313, 0x030, "stored object fails authentication (store tampered)")      \
+  X(kAttributeSensitive, 0x0314, 0x011, "attribute is sensitive and cannot be read")           \
+  X(kBackupInvalid, 0x0315, 0x007, "backup is malformed or fails authentication")              \
+  X(kBackupWrongDevice, 0x0316, 0x007, "backup was made on another device")                    \
+  X(kBackupSecretRequired, 0x0317, 0x007,                                                      \
+    "backup is of another partition state: the owner backup secret is required")               \
   /* 0x04xx: mechanisms and data */                                                            \
   X(kMechanismInvalid, 0x0401, 0x070, "mechanism not supported")                               \
   X(kMechanismParamInvalid, 0x0402, 0x071, "mechanism parameter invalid")                      \
