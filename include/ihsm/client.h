@@ -7,6 +7,7 @@
 // device (ECDH P-384 + HKDF-SHA384 + AES-256-GCM, see docs/protocol.md).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -118,6 +119,17 @@ struct KeyQuery {
   std::optional<std::string> label;
   std::optional<Bytes> id;
   std::optional<ObjectClass> object_class;
+};
+
+// A certificate or data object for Session::create_object.
+struct ObjectSpec {
+  ObjectClass object_class = ObjectClass::kCertificate;
+  std::string label;
+  Bytes id;
+  Bytes value;                    // <= 32 KiB: a DER certificate, or any bytes
+  uint32_t certificate_type = 0;  // CKC_X_509
+  std::string application;        // data objects
+  bool token = false;
 };
 
 // Parameters of a mechanism; each mechanism reads the members
@@ -250,6 +262,18 @@ class Session {
                           const std::optional<std::string>& label = std::nullopt,
                           const std::optional<Bytes>& id = std::nullopt);
 
+  // ---- objects and masked keys (docs/key-hierarchy.md)
+  // A certificate or data object (object_class kCertificate or kData).
+  Result<KeyHandle> create_object(const ObjectSpec& spec);
+  // The value of a certificate or data object (ATTRIBUTE_SENSITIVE for keys).
+  Result<Bytes> object_value(KeyHandle object);
+  // The object's masked blob: loadable only into this partition of this
+  // device, and (for a token object) only until it is destroyed.
+  Result<Bytes> export_masked_key(KeyHandle key);
+  // A handle for a masked blob: the token object itself while it exists,
+  // else a new session object.
+  Result<KeyHandle> load_masked_key(const Bytes& blob);
+
   // FIPS indicator of this session's most recent response.
   bool last_approved() const;
 
@@ -257,6 +281,18 @@ class Session {
   std::shared_ptr<Connection> connection_;
   SessionId id_ = 0;
   PartitionId partition_ = 0;
+};
+
+// One page of a partition backup (Client::backup_partition).
+struct BackupPage {
+  Bytes header;                // first page only
+  std::vector<Bytes> records;  // masked records
+};
+
+// What a restore did with the records it was given.
+struct RestoreCount {
+  uint64_t restored = 0;
+  uint64_t skipped = 0;  // already present
 };
 
 class Client {
@@ -273,6 +309,20 @@ class Client {
   Result<PartitionInfo> find_partition(const std::string& name);  // by name via list
   Done delete_partition(PartitionId id);
   Done unlock_officer(PartitionId id);  // owner
+  // Owner: every object of the partition is destroyed; new PINs, identity
+  // key and masking key (PKCS#11 C_InitToken on an existing token).
+  Result<PartitionInfo> reset_partition(PartitionId id, const SecretPin& officer_pin,
+                                        const SecretPin* user_pin = nullptr);
+  // Owner: streams the partition's masked records, page by page, to
+  // `sink` (the first page carries the header). With a backup secret
+  // (8..64 bytes) the backup also restores after a partition reset.
+  Done backup_partition(PartitionId id, const SecretPin* backup_secret,
+                        const std::function<Done(const BackupPage&)>& sink);
+  // Owner: restores records of a backup of this device into partition `id`
+  // (call once per page; records <= 512 and <= 768 KiB per call).
+  Result<RestoreCount> restore_partition(PartitionId id, const Bytes& header,
+                                         const std::vector<Bytes>& records,
+                                         const SecretPin* backup_secret = nullptr);
   Result<Session> open_session(PartitionId partition);
 
   // FIPS indicator of the most recent response on this connection.

@@ -17,9 +17,11 @@ using SessionId = uint64_t;
 using PartitionId = uint32_t;
 
 enum class ObjectClass : uint32_t {
-  kPublicKey = 0x2,   // CKO_PUBLIC_KEY
-  kPrivateKey = 0x3,  // CKO_PRIVATE_KEY
-  kSecretKey = 0x4,   // CKO_SECRET_KEY
+  kData = 0x0,         // CKO_DATA: an application's bytes, stored next to its keys
+  kCertificate = 0x1,  // CKO_CERTIFICATE: public, stored next to the key it certifies
+  kPublicKey = 0x2,    // CKO_PUBLIC_KEY
+  kPrivateKey = 0x3,   // CKO_PRIVATE_KEY
+  kSecretKey = 0x4,    // CKO_SECRET_KEY
 };
 
 enum class KeyType : uint32_t {
@@ -124,6 +126,9 @@ struct KeyTemplate {
   uint32_t flags_mask = 0;
   // CKA_ALLOWED_MECHANISMS; empty: any mechanism the key type supports.
   std::vector<Mechanism> allowed_mechanisms;
+  // CKA_TOKEN: kept in the device's durable store (and visible to every
+  // session of the partition) instead of living as long as the session.
+  bool token = false;
 
   void set(uint32_t bits, bool on) {
     if (!flags) flags = 0;
@@ -145,6 +150,12 @@ struct KeyInfo {
   bool local = true;                          // generated inside the device
   KeyHandle pair_handle = 0;                  // the other half of a key pair, 0 if none
   std::vector<Mechanism> allowed_mechanisms;  // empty: any the key type supports
+  bool token = false;                         // a durable token object
+  // Certificates and data objects: the value's size, the certificate type
+  // (CKC_X_509 = 0) and the data object's application.
+  uint32_t value_size = 0;
+  uint32_t certificate_type = 0;
+  std::string application;
 };
 
 struct PartitionInfo {

@@ -8,6 +8,9 @@
 #include "common/cbor.h"
 #include "protocol/fields.h"
 
+// docs/key-hierarchy.md: every key below comes from the device unique
+// secret; the labels here are part of the derivation and never change.
+
 namespace ihsm::device {
 namespace {
 
@@ -39,7 +42,26 @@ enum RecordField : uint64_t {
   kRecIdentityKey = 6,  // sealed PKCS#8
   kRecOfficer = 7,
   kRecUser = 8,
+  kRecMaskingSeed = 9,  // sealed 32 bytes
 };
+
+constexpr size_t kMaskingSeedSize = 32;
+constexpr uint64_t kIncarnationBlock = 4096;
+constexpr const char* kIncarnationMeta = "key_incarnation";
+
+std::span<const uint8_t> as_bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+void put_be32(Bytes& out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+Bytes seed_aad(PartitionId id) {
+  Bytes aad = {'s', 'e', 'e', 'd'};
+  put_be32(aad, id);
+  return aad;
+}
 
 Bytes partition_aad(PartitionId id) {
   const std::string_view label = "ihsm-partition-v1";
@@ -56,24 +78,95 @@ Status Device::start(const DeviceConfig& config) {
   Status s = state_.open(config_.state_dir);
   if (!ok(s)) return s;
   s = state_.exists(kDeviceFile) ? load() : provision();
-  if (!ok(s)) return s;
-  // Derived, not stored: the key that seals partition records.
-  storage_key_ = SecretBytes(32);
-  const std::string_view info = "ihsm-partition-storage-v1";
-  s = crypto::hkdf_sha384(device_unique_secret_.reveal(), {},
-                          std::span(reinterpret_cast<const uint8_t*>(info.data()), info.size()),
-                          storage_key_);
+  if (ok(s)) s = derive_roots();
   if (!ok(s)) return s;
   s = crypto::public_key_der(identity_key_.get(), identity_public_der_);
   if (!ok(s)) return s;
   s = crypto::public_key_der(pin_transport_key_.get(), pin_transport_public_der_);
   if (!ok(s)) return s;
+  Bytes digest;
+  s = crypto::digest(crypto::Hash::kSha256, identity_public_der_, digest);
+  if (!ok(s)) return s;
+  fingerprint_.assign(digest.begin(), digest.begin() + kDeviceFingerprintSize);
   // The identity key vouches for the PIN transport key, so a client can
   // tell it encrypts PINs to this device.
   s = crypto::ecdsa_sign_sha384_der(identity_key_.get(), pin_transport_public_der_,
                                     pin_transport_signature_);
   if (!ok(s)) return s;
-  return load_partitions();
+  s = load_partitions();
+  return ok(s) ? open_store() : s;
+}
+
+Status Device::derive_roots() {
+  // Derived at every start, never stored.
+  const auto dus = device_unique_secret_.reveal();
+  storage_key_ = SecretBytes(32);
+  masking_root_ = SecretBytes(48);
+  backup_root_ = SecretBytes(48);
+  Status s = crypto::hkdf_sha384(dus, {}, as_bytes("ihsm-partition-storage-v1"), storage_key_);
+  if (ok(s)) s = crypto::hkdf_sha384(dus, {}, as_bytes("ihsm-masking-root-v1"), masking_root_);
+  if (ok(s)) s = crypto::hkdf_sha384(dus, {}, as_bytes("ihsm-backup-root-v1"), backup_root_);
+  return s;
+}
+
+Status Device::derive_masking_key(PartitionId id, std::span<const uint8_t> seed,
+                                  SecretBytes& out) const {
+  if (seed.size() != kMaskingSeedSize) return Status::kInternalError;
+  SecretBytes context(4 + seed.size());
+  auto c = context.reveal_mutable();
+  for (int i = 0; i < 4; ++i) c[i] = static_cast<uint8_t>(id >> (24 - 8 * i));
+  std::copy(seed.begin(), seed.end(), c.begin() + 4);
+  out = SecretBytes(kMaskingKeySize);
+  return crypto::kbkdf_counter_hmac(crypto::Hash::kSha384, masking_root_.reveal(),
+                                    as_bytes("ihsm partition masking key v1"), context.reveal(), 32,
+                                    out);
+}
+
+Status Device::derive_backup_key(PartitionId id, std::span<const uint8_t> backup_secret,
+                                 SecretBytes& out) const {
+  SecretBytes context(4 + backup_secret.size());
+  auto c = context.reveal_mutable();
+  for (int i = 0; i < 4; ++i) c[i] = static_cast<uint8_t>(id >> (24 - 8 * i));
+  std::copy(backup_secret.begin(), backup_secret.end(), c.begin() + 4);
+  out = SecretBytes(32);
+  return crypto::kbkdf_counter_hmac(crypto::Hash::kSha384, backup_root_.reveal(),
+                                    as_bytes("ihsm partition backup key v1"), context.reveal(), 32,
+                                    out);
+}
+
+Status Device::open_store() {
+  Status s = store::ObjectStore::open(state_.path() + "/" + store::ObjectStore::kFileName, store_);
+  if (!ok(s)) return s;
+  // Objects of partitions that no longer exist (a delete interrupted
+  // between the partition file and the store) are removed now.
+  std::vector<PartitionId> present;
+  s = store_->partitions(present);
+  if (!ok(s)) return s;
+  std::vector<store::WriteOp> purge;
+  for (const PartitionId id : present) {
+    if (partitions_.count(id) == 0) purge.push_back(store::DeletePartition{id});
+  }
+  return purge.empty() ? Status::kOk : store_->write(std::move(purge));
+}
+
+Status Device::next_key_incarnation(uint32_t& out) {
+  std::lock_guard lock(incarnation_mutex_);
+  if (incarnation_next_ == incarnation_limit_) {
+    // Reserve a block durably before handing out any value of it, so a
+    // crash can only skip values, never repeat them.
+    uint64_t base = 0;
+    Status s = store_->read_meta(kIncarnationMeta, base);
+    if (!ok(s)) return s;
+    if (base + kIncarnationBlock > (uint64_t{1} << 32)) return Status::kResourceExhausted;
+    std::vector<store::WriteOp> ops;
+    ops.push_back(store::SetMeta{kIncarnationMeta, base + kIncarnationBlock});
+    s = store_->write(std::move(ops));
+    if (!ok(s)) return s;
+    incarnation_next_ = base;
+    incarnation_limit_ = base + kIncarnationBlock;
+  }
+  out = static_cast<uint32_t>(incarnation_next_++);
+  return Status::kOk;
 }
 
 Status Device::provision() {
@@ -176,6 +269,7 @@ Status Device::load_partitions() {
     return Status::kStorageFailure;
   }
   next_partition_id_ = static_cast<PartitionId>(next_id);
+  bool upgraded = false;
   for (const auto& rec : records->items()) {
     cbor::MapReader pr(rec);
     auto p = std::make_shared<Partition>();
@@ -201,9 +295,26 @@ Status Device::load_partitions() {
         !ok(crypto::public_key_der(p->identity_key.get(), p->identity_public_der))) {
       return Status::kStorageFailure;
     }
+    if (pr.has(kRecMaskingSeed)) {
+      Bytes sealed_seed;
+      if (!ok(pr.get_bytes(kRecMaskingSeed, sealed_seed, 256)) ||
+          !ok(unseal(seed_aad(p->id), sealed_seed, p->masking_seed)) ||
+          p->masking_seed.size() != kMaskingSeedSize) {
+        return Status::kStorageFailure;
+      }
+    } else {
+      // A partition from before masking keys existed: it gets its seed now.
+      p->masking_seed = SecretBytes(kMaskingSeedSize);
+      if (!ok(crypto::random_bytes(p->masking_seed.reveal_mutable())))
+        return Status::kCryptoFailure;
+      upgraded = true;
+    }
+    if (!ok(derive_masking_key(p->id, p->masking_seed.reveal(), p->masking_key))) {
+      return Status::kCryptoFailure;
+    }
     partitions_.emplace(p->id, std::move(p));
   }
-  return Status::kOk;
+  return upgraded ? save_partitions() : Status::kOk;
 }
 
 Status Device::save_partitions() {
@@ -215,9 +326,10 @@ Status Device::save_partitions() {
     next_id = next_partition_id_;
     for (const auto& [id, p] : partitions_) {
       SecretBytes der;
-      Bytes sealed;
+      Bytes sealed, sealed_seed;
       Status s = crypto::private_key_der(p->identity_key.get(), der);
       if (ok(s)) s = seal(partition_aad(id), der.reveal(), sealed);
+      if (ok(s)) s = seal(seed_aad(id), p->masking_seed.reveal(), sealed_seed);
       if (!ok(s)) return s;
       auto rec = cbor::Value::map();
       rec.set(kRecId, cbor::Value::uint(id));
@@ -226,6 +338,7 @@ Status Device::save_partitions() {
       if (p->bound_gid) rec.set(kRecGid, cbor::Value::uint(*p->bound_gid));
       rec.set(kRecMaxSessions, cbor::Value::uint(p->max_sessions));
       rec.set(kRecIdentityKey, cbor::Value::bytes(sealed));
+      rec.set(kRecMaskingSeed, cbor::Value::bytes(sealed_seed));
       {
         std::lock_guard plock(p->mutex);
         rec.set(kRecOfficer, p->officer.to_cbor());
@@ -252,8 +365,7 @@ Status Device::create_partition(const std::string& name, std::optional<uint32_t>
   p->bound_gid = gid;
   p->max_sessions = max_sessions == 0 ? config_.default_max_sessions : max_sessions;
   // Slow work (key generation, scrypt) before taking the lock.
-  Status s = crypto::generate_ec_key(Curve::kP384, p->identity_key);
-  if (ok(s)) s = crypto::public_key_der(p->identity_key.get(), p->identity_public_der);
+  Status s = new_partition_secrets(*p);
   if (ok(s)) s = p->officer.set_pin(officer_pin.reveal(), config_.login);
   if (ok(s) && user_pin != nullptr) s = p->user.set_pin(user_pin->reveal(), config_.login);
   if (!ok(s)) return s;
@@ -264,6 +376,9 @@ Status Device::create_partition(const std::string& name, std::optional<uint32_t>
       if (existing->name == name) return Status::kPartitionExists;
     }
     p->id = next_partition_id_++;
+    // The masking key depends on the id; KBKDF is quick enough for the lock.
+    s = derive_masking_key(p->id, p->masking_seed.reveal(), p->masking_key);
+    if (!ok(s)) return s;
     partitions_.emplace(p->id, p);
   }
   s = save_partitions();
@@ -276,6 +391,25 @@ Status Device::create_partition(const std::string& name, std::optional<uint32_t>
   return Status::kOk;
 }
 
+Status Device::new_partition_secrets(Partition& p) const {
+  Status s = crypto::generate_ec_key(Curve::kP384, p.identity_key);
+  if (ok(s)) s = crypto::public_key_der(p.identity_key.get(), p.identity_public_der);
+  if (!ok(s)) return s;
+  p.masking_seed = SecretBytes(kMaskingSeedSize);
+  return crypto::random_bytes(p.masking_seed.reveal_mutable());
+}
+
+void Device::end_partition_sessions_locked(const std::shared_ptr<Partition>& p) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second->partition == p) {
+      it->second->closed = true;
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 Status Device::delete_partition(PartitionId id) {
   std::shared_ptr<Partition> removed;
   {
@@ -284,18 +418,55 @@ Status Device::delete_partition(PartitionId id) {
     if (it == partitions_.end()) return Status::kNoSuchPartition;
     removed = it->second;
     partitions_.erase(it);
-    for (auto sit = sessions_.begin(); sit != sessions_.end();) {
-      if (sit->second->partition == removed) {
-        sit->second->closed = true;
-        sit = sessions_.erase(sit);
-      } else {
-        ++sit;
-      }
-    }
+    end_partition_sessions_locked(removed);
   }
-  const Status s = save_partitions();
-  // Keys die with the partition object once no operation holds it.
-  return s;
+  // The record goes first: objects left behind by a crash in between
+  // belong to no partition and are purged at the next start.
+  Status s = save_partitions();
+  if (!ok(s)) return s;
+  std::vector<store::WriteOp> ops;
+  ops.push_back(store::DeletePartition{id});
+  // Session keys die with the partition object once no operation holds it.
+  return store_->write(std::move(ops));
+}
+
+Status Device::reset_partition(PartitionId id, const SecretBytes& officer_pin,
+                               const SecretBytes* user_pin, std::shared_ptr<Partition>& out) {
+  std::shared_ptr<Partition> old = find_partition(id);
+  if (!old) return Status::kNoSuchPartition;
+  auto fresh = std::make_shared<Partition>();
+  fresh->id = id;
+  fresh->name = old->name;
+  fresh->bound_uid = old->bound_uid;
+  fresh->bound_gid = old->bound_gid;
+  fresh->max_sessions = old->max_sessions;
+  Status s = new_partition_secrets(*fresh);
+  if (ok(s)) s = derive_masking_key(id, fresh->masking_seed.reveal(), fresh->masking_key);
+  if (ok(s)) s = fresh->officer.set_pin(officer_pin.reveal(), config_.login);
+  if (ok(s) && user_pin != nullptr) s = fresh->user.set_pin(user_pin->reveal(), config_.login);
+  if (!ok(s)) return s;
+  {
+    // Out of the table while its objects go, so no session can open on it
+    // and create objects that the delete below would take along.
+    std::unique_lock lock(mutex_);
+    const auto it = partitions_.find(id);
+    if (it == partitions_.end() || it->second != old) return Status::kNoSuchPartition;
+    end_partition_sessions_locked(old);
+    partitions_.erase(it);
+  }
+  // Objects first: a crash before the new record is written leaves the
+  // old credentials over an empty partition, never new ones over old keys.
+  std::vector<store::WriteOp> ops;
+  ops.push_back(store::DeletePartition{id});
+  s = store_->write(std::move(ops));
+  {
+    std::unique_lock lock(mutex_);
+    partitions_.emplace(id, ok(s) ? fresh : old);
+  }
+  if (ok(s)) s = save_partitions();
+  if (!ok(s)) return s;
+  out = std::move(fresh);
+  return Status::kOk;
 }
 
 std::shared_ptr<Partition> Device::find_partition(PartitionId id) const {

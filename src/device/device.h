@@ -15,7 +15,9 @@
 #include "device/crypto/algorithms.h"
 #include "device/crypto/backend.h"
 #include "device/state_dir.h"
+#include "device/store/object_store.h"
 #include "device/vault/credential.h"
+#include "device/vault/masking.h"
 #include "device/vault/partition.h"
 #include "device/vault/policy.h"
 #include "ihsm/types.h"
@@ -66,6 +68,9 @@ struct SessionState {
 class Device {
  public:
   static constexpr std::string_view kFirmwareVersion = "0.1.0";
+  // The firmware security version bound into every masked record. Secure
+  // boot (issue 6) will take it from the signed manifest.
+  static constexpr uint32_t kSecurityVersion = 1;
 
   // Opens (and on first start provisions) the state directory.
   Status start(const DeviceConfig& config);
@@ -80,12 +85,34 @@ class Device {
 
   bool is_owner(uint32_t uid) const { return uid == 0 || uid == owner_uid_; }
 
+  // Token objects and masking (docs/key-hierarchy.md).
+  store::ObjectStore& store() const { return *store_; }
+  const Bytes& fingerprint() const { return fingerprint_; }
+  MaskingScope masking_scope(const Partition& p) const {
+    return {fingerprint_, p.id, p.masking_key.reveal(), kSecurityVersion};
+  }
+  // KBKDF(masking root, partition id || seed): the masking key of a
+  // partition, given its seed (also an old seed recovered from a backup).
+  Status derive_masking_key(PartitionId id, std::span<const uint8_t> seed, SecretBytes& out) const;
+  // KBKDF(backup root, partition id || owner backup secret).
+  Status derive_backup_key(PartitionId id, std::span<const uint8_t> backup_secret,
+                           SecretBytes& out) const;
+  // A 32-bit value never handed out before on this device (across
+  // restarts): the fixed field of a key's GCM IVs each time a key enters
+  // memory, so two incarnations of one stored key never share IVs.
+  Status next_key_incarnation(uint32_t& out);
+
   // Partitions.
   Status create_partition(const std::string& name, std::optional<uint32_t> uid,
                           std::optional<uint32_t> gid, uint32_t max_sessions,
                           const SecretBytes& officer_pin, const SecretBytes* user_pin,
                           std::shared_ptr<Partition>& out);
   Status delete_partition(PartitionId id);
+  // PKCS#11 C_InitToken on an existing token: every object of the
+  // partition is destroyed, its seed, identity key and PINs are new; id,
+  // name and bindings stay. Sessions on it end.
+  Status reset_partition(PartitionId id, const SecretBytes& officer_pin,
+                         const SecretBytes* user_pin, std::shared_ptr<Partition>& out);
   std::shared_ptr<Partition> find_partition(PartitionId id) const;
   std::vector<std::shared_ptr<Partition>> partitions() const;
   // Writes every partition record atomically. Call without holding any
@@ -103,6 +130,10 @@ class Device {
 
  private:
   Status provision();
+  Status derive_roots();
+  Status open_store();
+  Status new_partition_secrets(Partition& p) const;
+  void end_partition_sessions_locked(const std::shared_ptr<Partition>& p);
   Status load();
   Status load_partitions();
   Status seal(std::span<const uint8_t> aad, std::span<const uint8_t> plaintext, Bytes& out) const;
@@ -114,10 +145,19 @@ class Device {
   StateDir state_;
   uint32_t owner_uid_ = 0;
 
-  // Secrets: the device unique secret (provisioning, whole device
-  // lifetime) and the key that seals partition records, derived from it.
+  // Secrets (docs/key-hierarchy.md): the device unique secret
+  // (provisioning, whole device lifetime) and the roots derived from it
+  // at start: the key that seals partition records, and the KBKDF keys
+  // of partition masking keys and of backup keys.
   SecretBytes device_unique_secret_;
   SecretBytes storage_key_;
+  SecretBytes masking_root_;
+  SecretBytes backup_root_;
+  Bytes fingerprint_;  // first 8 bytes of SHA-256(identity SPKI)
+  std::unique_ptr<store::ObjectStore> store_;
+  std::mutex incarnation_mutex_;
+  uint64_t incarnation_next_ = 0;
+  uint64_t incarnation_limit_ = 0;
   crypto::Pkey identity_key_;
   Bytes identity_public_der_;
   crypto::Pkey pin_transport_key_;

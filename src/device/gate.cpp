@@ -1,5 +1,7 @@
 #include "device/gate.h"
 
+#include "device/object_table.h"
+
 namespace ihsm::device {
 namespace {
 
@@ -20,24 +22,13 @@ Status check_role(Access access, Role role) {
   }
 }
 
-// A session key is visible to sessions of the connection that made it.
-bool visible(const KeyObject& key, const CommandContext& ctx) {
-  return key.owner_connection == ctx.connection.id;
-}
-
 }  // namespace
 
 Status resolve_key(const CommandContext& ctx, uint64_t handle,
                    std::shared_ptr<const KeyObject>& out) {
-  std::shared_ptr<const KeyObject> key;
-  {
-    std::lock_guard lock(ctx.partition->mutex);
-    key = ctx.partition->find_key(handle);
-  }
-  // Keys of other partitions live in other tables: they are simply not found.
-  if (!key || !visible(*key, ctx)) return Status::kNoSuchKey;
-  out = std::move(key);
-  return Status::kOk;
+  // Objects of other partitions live in other tables and other store
+  // rows: they are simply not found.
+  return objects::resolve(ctx.device, *ctx.partition, ctx.connection.id, handle, out);
 }
 
 Status gate(CommandContext& ctx, const cbor::MapReader& in) {

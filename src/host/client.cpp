@@ -150,7 +150,9 @@ Status parse_partition(const cbor::Value& v, PartitionInfo& out, ErrorDetail& d)
 }
 
 bool valid_class(uint32_t c) {
-  return c == static_cast<uint32_t>(ObjectClass::kPublicKey) ||
+  return c == static_cast<uint32_t>(ObjectClass::kData) ||
+         c == static_cast<uint32_t>(ObjectClass::kCertificate) ||
+         c == static_cast<uint32_t>(ObjectClass::kPublicKey) ||
          c == static_cast<uint32_t>(ObjectClass::kPrivateKey) ||
          c == static_cast<uint32_t>(ObjectClass::kSecretKey);
 }
@@ -187,6 +189,10 @@ Status parse_key_info(const cbor::Value& v, KeyInfo& out, ErrorDetail& d) {
   r.uint(field::kFlags, out.flags);
   r.opt_boolean(field::kLocal, out.local);
   r.opt_uint(field::kPairHandle, out.pair_handle);
+  r.opt_boolean(field::kToken, out.token);
+  r.opt_uint(field::kValueSize, out.value_size);
+  r.opt_uint(field::kCertificateType, out.certificate_type);
+  r.opt_text(field::kApplication, out.application, protocol::kMaxLabel);
   if (const cbor::Value* list = cbor::MapReader(v).get(field::kAllowedMechanisms)) {
     if (!list->is(cbor::Value::Type::kArray)) {
       r.invalid(field::kAllowedMechanisms, "is not an array");
@@ -216,6 +222,7 @@ cbor::Value template_map(const KeyTemplate& t) {
   cbor::Value m = cbor::Value::map();
   if (!t.label.empty()) m.set(field::kLabel, cbor::Value::text(t.label));
   if (!t.id.empty()) m.set(field::kId, cbor::Value::bytes(t.id));
+  if (t.token) m.set(field::kToken, cbor::Value::boolean(true));
   if (t.flags) m.set(field::kFlags, cbor::Value::uint(*t.flags));
   if (t.flags && t.flags_mask != 0) m.set(field::kFlagsMask, cbor::Value::uint(t.flags_mask));
   if (!t.allowed_mechanisms.empty()) {
@@ -485,6 +492,96 @@ Done Client::unlock_officer(PartitionId id) {
                                 cbor::Value::map().set(field::kPartition, cbor::Value::uint(id))));
 }
 
+Result<PartitionInfo> Client::reset_partition(PartitionId id, const SecretPin& officer_pin,
+                                              const SecretPin* user_pin) {
+  cbor::Value body = cbor::Value::map().set(field::kPartition, cbor::Value::uint(id));
+  Result<cbor::Value> r =
+      user_pin != nullptr
+          ? call_with_pins(*connection_, Opcode::kPartitionReset, 0, id, std::move(body),
+                           {{field::kPinEnvelope, Role::kCryptoOfficer, &officer_pin},
+                            {field::kUserPinEnvelope, Role::kCryptoUser, user_pin}})
+          : call_with_pins(*connection_, Opcode::kPartitionReset, 0, id, std::move(body),
+                           {{field::kPinEnvelope, Role::kCryptoOfficer, &officer_pin}});
+  if (!r) return failure<PartitionInfo>(r);
+  PartitionInfo info;
+  ErrorDetail d;
+  const Status s = parse_partition(r.value(), info, d);
+  if (!ok(s)) return {s, std::move(d)};
+  return info;
+}
+
+namespace {
+
+Status read_records(Reader& m, std::vector<Bytes>& out) {
+  const auto* items = m.array(field::kRecords);
+  if (items == nullptr) return m.status();
+  for (const cbor::Value& item : *items) {
+    if (!item.is(cbor::Value::Type::kBytes) ||
+        item.as_bytes().size() > protocol::kMaxMaskedRecord) {
+      m.invalid(field::kRecords, "holds a malformed record");
+      return m.status();
+    }
+    out.push_back(item.as_bytes());
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
+Done Client::backup_partition(PartitionId id, const SecretPin* backup_secret,
+                              const std::function<Done(const BackupPage&)>& sink) {
+  std::optional<KeyHandle> after;
+  for (;;) {
+    cbor::Value body = cbor::Value::map().set(field::kPartition, cbor::Value::uint(id));
+    if (after) body.set(field::kAfter, cbor::Value::uint(*after));
+    // The secret goes with the first page only: it seals the header.
+    Result<cbor::Value> r =
+        !after && backup_secret != nullptr
+            ? call_with_pins(*connection_, Opcode::kPartitionBackup, 0, id, std::move(body),
+                             {{field::kPinEnvelope, Role::kPublic, backup_secret}})
+            : connection_->call(Opcode::kPartitionBackup, 0, body);
+    if (!r) return failure<Unit>(r);
+    Reader m(r.value());
+    BackupPage page;
+    bool more = false;
+    KeyHandle last = 0;
+    if (!after) m.bytes(field::kBackupHeader, page.header, 4096);
+    m.boolean(field::kMore, more);
+    m.uint(field::kAfter, last);
+    if (m.good()) read_records(m, page.records);
+    if (!m.good()) return failure<Unit>(m);
+    if (more && after && last <= *after) {
+      return {Status::kTransportError, bad_response("backup paging does not advance")};
+    }
+    if (auto d = sink(page); !d) return d;
+    if (!more) return Unit{};
+    after = last;
+  }
+}
+
+Result<RestoreCount> Client::restore_partition(PartitionId id, const Bytes& header,
+                                               const std::vector<Bytes>& records,
+                                               const SecretPin* backup_secret) {
+  cbor::Value list = cbor::Value::array();
+  for (const Bytes& rec : records) list.push(cbor::Value::bytes(rec));
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kPartition, cbor::Value::uint(id));
+  body.set(field::kBackupHeader, cbor::Value::bytes(header));
+  body.set(field::kRecords, std::move(list));
+  Result<cbor::Value> r =
+      backup_secret != nullptr
+          ? call_with_pins(*connection_, Opcode::kPartitionRestore, 0, id, std::move(body),
+                           {{field::kPinEnvelope, Role::kPublic, backup_secret}})
+          : connection_->call(Opcode::kPartitionRestore, 0, body);
+  if (!r) return failure<RestoreCount>(r);
+  Reader m(r.value());
+  RestoreCount count;
+  m.uint(field::kCount, count.restored);
+  m.uint(field::kSkipped, count.skipped);
+  if (!m.good()) return failure<RestoreCount>(m);
+  return count;
+}
+
 Result<Session> Client::open_session(PartitionId partition) {
   auto r =
       connection_->call(Opcode::kSessionOpen, 0,
@@ -620,20 +717,94 @@ Result<std::vector<KeyInfo>> Session::find_keys(const KeyQuery& query) {
   if (query.object_class) {
     body.set(field::kClass, cbor::Value::uint(static_cast<uint32_t>(*query.object_class)));
   }
-  auto r = session_call(connection_, id_, Opcode::kFindKeys, body);
-  if (!r) return failure<std::vector<KeyInfo>>(r);
-  Reader m(r.value());
-  const auto* items = m.array(field::kKeys);
-  if (items == nullptr) return failure<std::vector<KeyInfo>>(m);
   std::vector<KeyInfo> out;
-  out.reserve(items->size());
-  for (const cbor::Value& item : *items) {
-    KeyInfo info;
-    ErrorDetail d;
-    if (const Status s = parse_key_info(item, info, d); !ok(s)) return {s, std::move(d)};
-    out.push_back(std::move(info));
+  // Page by page until the device says there is no more.
+  for (KeyHandle after = 0;;) {
+    if (after != 0) body.set(field::kAfter, cbor::Value::uint(after));
+    auto r = session_call(connection_, id_, Opcode::kFindKeys, body);
+    if (!r) return failure<std::vector<KeyInfo>>(r);
+    Reader m(r.value());
+    const auto* items = m.array(field::kKeys);
+    bool more = false;
+    m.opt_boolean(field::kMore, more);
+    if (items == nullptr || !m.good()) return failure<std::vector<KeyInfo>>(m);
+    for (const cbor::Value& item : *items) {
+      KeyInfo info;
+      ErrorDetail d;
+      if (const Status s = parse_key_info(item, info, d); !ok(s)) return {s, std::move(d)};
+      if (info.handle <= after) {
+        return {Status::kTransportError, bad_response("find results out of order")};
+      }
+      after = info.handle;
+      out.push_back(std::move(info));
+    }
+    if (!more) break;
+    if (items->empty()) return {Status::kTransportError, bad_response("empty page with more")};
   }
   return out;
+}
+
+Result<KeyHandle> Session::create_object(const ObjectSpec& spec) {
+  if (spec.label.size() > protocol::kMaxLabel || spec.id.size() > protocol::kMaxId ||
+      spec.value.size() > protocol::kMaxObjectValue ||
+      spec.application.size() > protocol::kMaxLabel) {
+    return {Status::kFieldTooLarge, detail("label, id, application or value too long")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kClass, cbor::Value::uint(static_cast<uint32_t>(spec.object_class)));
+  if (!spec.label.empty()) body.set(field::kLabel, cbor::Value::text(spec.label));
+  if (!spec.id.empty()) body.set(field::kId, cbor::Value::bytes(spec.id));
+  body.set(field::kValue, cbor::Value::bytes(spec.value));
+  if (spec.object_class == ObjectClass::kCertificate) {
+    body.set(field::kCertificateType, cbor::Value::uint(spec.certificate_type));
+  }
+  if (!spec.application.empty()) {
+    body.set(field::kApplication, cbor::Value::text(spec.application));
+  }
+  if (spec.token) body.set(field::kToken, cbor::Value::boolean(true));
+  auto r = session_call(connection_, id_, Opcode::kCreateObject, body);
+  if (!r) return failure<KeyHandle>(r);
+  Reader m(r.value());
+  KeyHandle handle = 0;
+  m.uint(field::kKey, handle);
+  if (!m.good()) return failure<KeyHandle>(m);
+  return handle;
+}
+
+Result<Bytes> Session::object_value(KeyHandle object) {
+  auto r = session_call(connection_, id_, Opcode::kGetObjectValue,
+                        cbor::Value::map().set(field::kKey, cbor::Value::uint(object)));
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes value;
+  m.bytes(field::kValue, value, protocol::kMaxObjectValue);
+  if (!m.good()) return failure<Bytes>(m);
+  return value;
+}
+
+Result<Bytes> Session::export_masked_key(KeyHandle key) {
+  auto r = session_call(connection_, id_, Opcode::kExportMaskedKey,
+                        cbor::Value::map().set(field::kKey, cbor::Value::uint(key)));
+  if (!r) return failure<Bytes>(r);
+  Reader m(r.value());
+  Bytes blob;
+  m.bytes(field::kMaskedKey, blob, protocol::kMaxMaskedRecord);
+  if (!m.good()) return failure<Bytes>(m);
+  return blob;
+}
+
+Result<KeyHandle> Session::load_masked_key(const Bytes& blob) {
+  if (blob.size() > protocol::kMaxMaskedRecord) {
+    return {Status::kFieldTooLarge, detail("a masked blob is at most 36 KiB")};
+  }
+  auto r = session_call(connection_, id_, Opcode::kLoadMaskedKey,
+                        cbor::Value::map().set(field::kMaskedKey, cbor::Value::bytes(blob)));
+  if (!r) return failure<KeyHandle>(r);
+  Reader m(r.value());
+  KeyHandle handle = 0;
+  m.uint(field::kKey, handle);
+  if (!m.good()) return failure<KeyHandle>(m);
+  return handle;
 }
 
 Done Session::destroy_key(KeyHandle key) {

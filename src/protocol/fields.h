@@ -82,6 +82,18 @@ enum Field : uint64_t {
   kFlagsMask = 71,           // uint: which bits of kFlags the caller sets
   kValueLength = 72,         // uint: length in bytes of a new secret key
   kPrfHash = 73,             // uint: HMAC hash of the SP 800-108 PRF
+  kToken = 74,               // bool: a durable token object (CKA_TOKEN)
+  kMaskedKey = 75,           // bytes: a masked key blob (docs/key-hierarchy.md)
+  kAfter = 76,               // uint: paging, only handles above this
+  kLimit = 77,               // uint: paging, at most this many items
+  kMore = 78,                // bool: paging, more items follow
+  kValue = 79,               // bytes: value of a certificate or data object
+  kCertificateType = 80,     // uint: CKC_* of a certificate object
+  kApplication = 81,         // text: CKA_APPLICATION of a data object
+  kValueSize = 82,           // uint: size of an object's value
+  kBackupHeader = 83,        // bytes: the header of a partition backup
+  kRecords = 84,             // array of bytes: masked records of a backup
+  kSkipped = 85,             // uint: records a restore left alone (already present)
 };
 
 // Size limits every side enforces.
@@ -101,5 +113,12 @@ constexpr size_t kMaxKdfInput = 1024;  // HKDF salt/info, KBKDF label/context
 constexpr size_t kMaxOaepLabel = 1024;
 constexpr size_t kMaxWrapped = 16 * 1024;  // a wrapped key (RSA-4096 PKCS#8 fits)
 constexpr size_t kMaxAllowedMechanisms = 64;
+constexpr size_t kMaxMaskedKey = 4096;                       // a masked key blob
+constexpr size_t kMaxObjectValue = 32 * 1024;                // a certificate or data object's value
+constexpr size_t kMaxMaskedRecord = kMaxObjectValue + 4096;  // any stored record
+constexpr size_t kMaxFindLimit = 1024;                       // objects per FindKeys page
+constexpr size_t kMaxBackupPage = 512;                       // records per backup or restore call
+constexpr size_t kMaxBackupPageBytes = 768 * 1024;           // and their bytes (one frame)
+constexpr size_t kMinBackupSecret = 8;
 
 }  // namespace ihsm::protocol

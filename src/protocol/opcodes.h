@@ -30,6 +30,9 @@ enum class Access : uint8_t {
   X(PartitionList, 0x0011, kAnyone, 0)                   \
   X(PartitionDelete, 0x0012, kOwner, 0)                  \
   X(PartitionUnlockOfficer, 0x0013, kOwner, 0)           \
+  X(PartitionReset, 0x0014, kOwner, 0)                   \
+  X(PartitionBackup, 0x0015, kOwner, 0)                  \
+  X(PartitionRestore, 0x0016, kOwner, 0)                 \
   X(SessionOpen, 0x0020, kAnyone, 0)                     \
   X(SessionClose, 0x0021, kSession, 0)                   \
   X(Login, 0x0022, kSession, 0)                          \
@@ -45,6 +48,10 @@ enum class Access : uint8_t {
   X(DestroyKey, 0x0034, kUser, 0)                        \
   X(GetPublicKey, 0x0035, kUser, 0)                      \
   X(SetKeyAttributes, 0x0036, kUserOrOfficer, 0)         \
+  X(CreateObject, 0x0037, kUser, 0)                      \
+  X(GetObjectValue, 0x0038, kUser, 0)                    \
+  X(ExportMaskedKey, 0x0039, kUser, 0)                   \
+  X(LoadMaskedKey, 0x003A, kUser, 0)                     \
   X(Sign, 0x0040, kUser, ::ihsm::usage::kSign)           \
   X(Encrypt, 0x0041, kUser, ::ihsm::usage::kEncrypt)     \
   X(Decrypt, 0x0042, kUser, ::ihsm::usage::kDecrypt)     \

@@ -519,10 +519,13 @@ TEST_F(RawProtocol, NonOwnerIsRefusedOwnerCommands) {
             .st() != Status::kNotOwner) {
       return 3;
     }
-    if (c.call(Opcode::kPartitionUnlockOfficer, 0,
-               cbor::Value::map().set(uint64_t{protocol::kPartition}, cbor::Value::uint(mine)))
-            .st() != Status::kNotOwner) {
-      return 4;
+    for (Opcode op : {Opcode::kPartitionUnlockOfficer, Opcode::kPartitionReset,
+                      Opcode::kPartitionBackup, Opcode::kPartitionRestore}) {
+      if (c.call(op, 0,
+                 cbor::Value::map().set(uint64_t{protocol::kPartition}, cbor::Value::uint(mine)))
+              .st() != Status::kNotOwner) {
+        return 4;
+      }
     }
     if (raw_open_session(c, other_id).st() != Status::kPartitionAccessDenied) return 5;
     if (raw_open_session(c, nobody_id).st() != Status::kOk) return 6;

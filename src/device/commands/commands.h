@@ -29,9 +29,10 @@ Status fail(Reply& out, Status status, std::string_view message);
 Status hash_from_mechanism(uint64_t mechanism, crypto::Hash& out);
 // The params map of a request (empty map when absent).
 const cbor::Value& params_of(const cbor::MapReader& in);
-// Adds a new key to the session's partition as a session object of this
-// connection; returns its handle.
-KeyHandle add_session_key(CommandContext& ctx, std::shared_ptr<KeyObject> key);
+// Publishes a new object in the session's partition (a token object
+// durably, a session object for this connection) and puts its handle
+// into the reply as kKey.
+Status add_object(CommandContext& ctx, std::shared_ptr<KeyObject> object, Reply& out);
 // Builds a secret key (AES or generic secret) from raw bytes and a template
 // map (kKeyType, label, id, flags, mask, allowed mechanisms), checking its
 // length; origin and base as for set_origin().

@@ -1,5 +1,6 @@
 // Encoders and small helpers shared by the command families.
 #include "device/commands/commands.h"
+#include "device/object_table.h"
 
 namespace ihsm::device::commands {
 
@@ -69,18 +70,14 @@ const cbor::Value& params_of(const cbor::MapReader& in) {
   return p != nullptr ? *p : kEmpty;
 }
 
-KeyHandle add_session_key(CommandContext& ctx, std::shared_ptr<KeyObject> key) {
-  uint8_t fixed[4];
-  // The DRBG does not fail once the self-tests passed; if it ever did, a
-  // zero fixed field still leaves the counter part unique.
-  if (ok(crypto::random_bytes(fixed))) {
-    key->gcm_fixed_field = (uint32_t{fixed[0]} << 24) | (uint32_t{fixed[1]} << 16) |
-                           (uint32_t{fixed[2]} << 8) | fixed[3];
-  }
-  key->owner_session = ctx.session->id;
-  key->owner_connection = ctx.connection.id;
-  std::lock_guard lock(ctx.partition->mutex);
-  return ctx.partition->add_key(std::move(key));
+Status add_object(CommandContext& ctx, std::shared_ptr<KeyObject> object, Reply& out) {
+  Status s = objects::prepare(ctx.device, *ctx.partition, *object);
+  if (!ok(s)) return s;
+  const KeyHandle handle = object->handle;
+  s = objects::publish(ctx.device, *ctx.partition, ctx.session->id, ctx.connection.id,
+                       {std::move(object)});
+  if (ok(s)) out.body.set(kKey, Value::uint(handle));
+  return s;
 }
 
 Status make_secret_key(CommandContext& ctx, const cbor::MapReader& tmpl, SecretBytes value,

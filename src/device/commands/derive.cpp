@@ -121,8 +121,7 @@ Status DeriveKey(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   std::shared_ptr<KeyObject> key;
   s = make_secret_key(ctx, tmpl, std::move(value), KeyOrigin::kDerived, &base, key, out);
   if (!ok(s)) return s;
-  out.body.set(kKey, Value::uint(add_session_key(ctx, std::move(key))));
-  return Status::kOk;
+  return add_object(ctx, std::move(key), out);
 }
 
 }  // namespace ihsm::device::commands

@@ -1,6 +1,7 @@
 // Key generation, attributes, lookup and destruction.
 #include "device/commands/commands.h"
 #include "device/crypto/key_facts.h"
+#include "device/object_table.h"
 
 namespace ihsm::device::commands {
 
@@ -91,8 +92,7 @@ Status GenerateKey(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   s = crypto::random_bytes(key->secret.reveal_mutable());
   if (!ok(s)) return s;
   set_origin(*key, KeyOrigin::kGenerated, nullptr);
-  out.body.set(kKey, Value::uint(add_session_key(ctx, std::move(key))));
-  return Status::kOk;
+  return add_object(ctx, std::move(key), out);
 }
 
 Status GenerateKeyPair(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
@@ -141,20 +141,16 @@ Status GenerateKeyPair(CommandContext& ctx, const cbor::MapReader& in, Reply& ou
   for (KeyObject* k : {pub.get(), priv.get()}) {
     k->key_bits = bits;
     set_origin(*k, KeyOrigin::kGenerated, nullptr);
-    k->owner_session = ctx.session->id;
-    k->owner_connection = ctx.connection.id;
+    s = objects::prepare(ctx.device, *ctx.partition, *k);
+    if (!ok(s)) return s;
   }
-  KeyObject* pub_raw = pub.get();
-  KeyObject* priv_raw = priv.get();
-  KeyHandle pub_handle = 0, priv_handle = 0;
-  {
-    std::lock_guard lock(ctx.partition->mutex);
-    pub_handle = ctx.partition->add_key(std::move(pub));
-    priv_handle = ctx.partition->add_key(std::move(priv));
-    // Still under the lock that published them: nobody has read them yet.
-    pub_raw->pair_handle = priv_handle;
-    priv_raw->pair_handle = pub_handle;
-  }
+  pub->pair_handle = priv->handle;
+  priv->pair_handle = pub->handle;
+  const KeyHandle pub_handle = pub->handle, priv_handle = priv->handle;
+  // Both halves in one durable write when both are token objects.
+  s = objects::publish(ctx.device, *ctx.partition, ctx.session->id, ctx.connection.id,
+                       {std::move(pub), std::move(priv)});
+  if (!ok(s)) return s;
   out.body.set(kPublicHandle, Value::uint(pub_handle));
   out.body.set(kPrivateHandle, Value::uint(priv_handle));
   return Status::kOk;
@@ -201,16 +197,24 @@ Status SetKeyAttributes(CommandContext& ctx, const cbor::MapReader& in, Reply& o
   changed->allowed_mechanisms = old.allowed_mechanisms;
   changed->owner_session = old.owner_session;
   changed->owner_connection = old.owner_connection;
+  changed->token = old.token;
+  changed->origin = old.origin;
+  changed->uid = old.uid;
+  changed->value = old.value;
+  changed->certificate_type = old.certificate_type;
+  changed->application = old.application;
   changed->secret = old.secret.clone();
   changed->pkey = crypto::share_key(old.pkey.get());
   // Same key value, same IV sequence: the counter and fixed field move over.
   changed->gcm_fixed_field = old.gcm_fixed_field;
   changed->gcm_invocations = old.gcm_invocations.load();
-  std::lock_guard lock(ctx.partition->mutex);
-  // The other half of a key pair is checked under the same lock, so two
-  // changes to the two halves cannot pass the pair rule one at a time.
+  // One change at a time per partition: the pair rule below reads the
+  // other half, so two changes to the two halves cannot pass it one by one.
+  std::lock_guard change_lock(ctx.partition->attribute_change_mutex);
   if (old.pair_handle != 0) {
-    if (auto other = ctx.partition->find_key(old.pair_handle)) {
+    std::shared_ptr<const KeyObject> other;
+    if (ok(objects::resolve(ctx.device, *ctx.partition, ctx.connection.id, old.pair_handle,
+                            other))) {
       const bool is_public = old.object_class == ObjectClass::kPublicKey;
       s = check_pair_combination(is_public ? changed->flags : other->flags,
                                  is_public ? other->flags : changed->flags,
@@ -218,38 +222,40 @@ Status SetKeyAttributes(CommandContext& ctx, const cbor::MapReader& in, Reply& o
       if (!ok(s)) return fail(out, s, why);
     }
   }
-  if (!ctx.partition->replace_key(std::move(changed))) return Status::kNoSuchKey;
-  return Status::kOk;
+  return objects::replace(ctx.device, *ctx.partition, std::move(changed));
 }
 
 Status FindKeys(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
-  std::optional<std::string> label;
-  std::optional<Bytes> id;
-  std::optional<uint64_t> object_class;
-  std::string label_value;
-  Bytes id_value;
+  objects::FindQuery query;
+  std::string label;
+  Bytes id;
+  std::optional<uint64_t> object_class, after, limit;
   Status s = Status::kOk;
   if (in.has(kLabel)) {
-    s = in.get_text(kLabel, label_value, kMaxLabel);
-    label = label_value;
+    s = in.get_text(kLabel, label, kMaxLabel);
+    query.label = label;
   }
   if (ok(s) && in.has(kId)) {
-    s = in.get_bytes(kId, id_value, kMaxId);
-    id = id_value;
+    s = in.get_bytes(kId, id, kMaxId);
+    query.id = id;
   }
-  if (ok(s)) s = in.opt_uint(kClass, object_class);
+  if (ok(s)) s = in.opt_uint(kClass, object_class, UINT32_MAX);
+  if (ok(s)) s = in.opt_uint(kAfter, after);
+  if (ok(s)) s = in.opt_uint(kLimit, limit, kMaxFindLimit);
   if (!ok(s)) return s;
+  if (object_class) query.object_class = static_cast<uint32_t>(*object_class);
+  query.after = after.value_or(0);
+  query.limit = limit.value_or(kMaxFindLimit);
+  if (query.limit == 0) return Status::kInvalidArgument;
 
+  std::vector<std::shared_ptr<const KeyObject>> found;
+  bool more = false;
+  s = objects::find(ctx.device, *ctx.partition, ctx.connection.id, query, found, more);
+  if (!ok(s)) return s;
   auto list = Value::array();
-  std::lock_guard lock(ctx.partition->mutex);
-  ctx.partition->for_each_key([&](const KeyObject& k) {
-    if (k.owner_connection != ctx.connection.id) return;
-    if (label && k.label != *label) return;
-    if (id && k.id != *id) return;
-    if (object_class && static_cast<uint64_t>(k.object_class) != *object_class) return;
-    list.push(key_info_to_cbor(k.info()));
-  });
+  for (const auto& k : found) list.push(key_info_to_cbor(k->info()));
   out.body.set(kKeys, std::move(list));
+  out.body.set(kMore, Value::boolean(more));
   return Status::kOk;
 }
 
@@ -257,9 +263,7 @@ Status DestroyKey(CommandContext& ctx, const cbor::MapReader&, Reply&) {
   if (!ctx.key) return Status::kMissingField;
   const Status s = check_destroy(*ctx.key);
   if (!ok(s)) return s;
-  std::lock_guard lock(ctx.partition->mutex);
-  // Material is cleansed when the last in-flight operation drops its reference.
-  return ctx.partition->remove_key(ctx.key->handle) ? Status::kOk : Status::kNoSuchKey;
+  return objects::destroy(ctx.device, *ctx.partition, *ctx.key);
 }
 
 Status GetPublicKey(CommandContext& ctx, const cbor::MapReader&, Reply& out) {

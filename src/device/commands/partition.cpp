@@ -73,6 +73,29 @@ Status PartitionDelete(CommandContext& ctx, const cbor::MapReader& in, Reply&) {
   return ctx.device.delete_partition(static_cast<PartitionId>(id));
 }
 
+Status PartitionReset(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
+  uint64_t id = 0;
+  Status s = in.get_uint(kPartition, id, UINT32_MAX);
+  if (!ok(s)) return s;
+  SecretBytes officer_pin, user_pin;
+  s = open_pin_envelope(ctx, in, kPinEnvelope, static_cast<PartitionId>(id), Role::kCryptoOfficer,
+                        officer_pin);
+  if (!ok(s)) return s;
+  const bool with_user = in.has(kUserPinEnvelope);
+  if (with_user) {
+    s = open_pin_envelope(ctx, in, kUserPinEnvelope, static_cast<PartitionId>(id),
+                          Role::kCryptoUser, user_pin);
+    if (!ok(s)) return s;
+  }
+  std::shared_ptr<Partition> p;
+  s = ctx.device.reset_partition(static_cast<PartitionId>(id), officer_pin,
+                                 with_user ? &user_pin : nullptr, p);
+  if (!ok(s)) return s;
+  std::lock_guard lock(p->mutex);
+  out.body = partition_info_to_cbor(p->info());
+  return Status::kOk;
+}
+
 Status PartitionUnlockOfficer(CommandContext& ctx, const cbor::MapReader& in, Reply&) {
   Status s;
   auto p = named_partition(ctx, in, s);

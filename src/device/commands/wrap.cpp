@@ -235,8 +235,7 @@ Status UnwrapKey(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   } else {
     return fail(out, Status::kAttributeInvalid, "unwrap makes secret or private keys");
   }
-  out.body.set(kKey, Value::uint(add_session_key(ctx, std::move(key))));
-  return Status::kOk;
+  return add_object(ctx, std::move(key), out);
 }
 
 }  // namespace ihsm::device::commands

@@ -72,8 +72,12 @@ struct ClearDestroyed {
 struct DeletePartition {
   PartitionId partition = 0;  // every object and destroyed mark of the partition
 };
+struct SetMeta {
+  std::string name;  // a device counter kept with the objects (read_meta)
+  uint64_t value = 0;
+};
 using WriteOp = std::variant<InsertObject, UpdateObject, DestroyObject, ClearDestroyed,
-                             DeletePartition>;
+                             DeletePartition, SetMeta>;
 
 class ObjectStore {
  public:
@@ -101,6 +105,8 @@ class ObjectStore {
   Status find(const Query& query, std::vector<ObjectRow>& out) const;
   Status is_destroyed(PartitionId partition, std::span<const uint8_t> uid, bool& out) const;
   Status count(PartitionId partition, uint64_t& out) const;
+  // A value stored with SetMeta; 0 if never set.
+  Status read_meta(std::string_view name, uint64_t& out) const;
   // Partitions that have rows (objects or destroyed marks).
   Status partitions(std::vector<PartitionId>& out) const;
   // `PRAGMA integrity_check`: "ok" or SQLite's report.

@@ -1,6 +1,8 @@
-// A key inside the device. Immutable once created, shared by pointer so an
-// operation can run without holding the partition lock; destroyed (and its
-// secret cleansed) when the last operation using it ends.
+// An object inside the device: a key, or a certificate or data object kept
+// next to the keys (these carry no usage flags, so no key command accepts
+// them). Immutable once created, shared by pointer so an operation can run
+// without holding the partition lock; destroyed (and its secret cleansed)
+// when the last operation using it ends.
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,15 @@
 namespace ihsm::device {
 
 using ConnectionId = uint64_t;
+
+// How an object came to be. Travels inside its masked record, so it cannot
+// be changed outside the device (attestation reports it).
+enum class KeyOrigin : uint8_t {
+  kGenerated = 1,  // generated inside the device
+  kDerived = 2,    // derived from another key in the device
+  kUnwrapped = 3,  // imported wrapped
+  kCreated = 4,    // a certificate or data object given by the caller
+};
 
 struct KeyObject {
   KeyHandle handle = 0;
@@ -33,6 +44,18 @@ struct KeyObject {
   // only to sessions of the same connection (one PKCS#11 application).
   SessionId owner_session = 0;
   ConnectionId owner_connection = 0;
+  // Token objects live in the store and are visible to every session of
+  // the partition; their handles are below store::kSessionHandleBase.
+  bool token = false;
+  KeyOrigin origin = KeyOrigin::kGenerated;
+  // 16 random bytes naming the object for its whole life, across masked
+  // copies, backups and restores (the store's destroyed marks use it).
+  Bytes uid;
+
+  // Certificates and data objects: the (public) value and its kind.
+  Bytes value;
+  uint32_t certificate_type = 0;
+  std::string application;
 
   // Material: an EC key (private, or public only) or AES key bytes.
   crypto::Pkey pkey;
@@ -55,6 +78,9 @@ struct KeyObject {
   }
 
   bool has(uint32_t usage_bit) const { return (flags & usage_bit) != 0; }
+  bool is_key() const {
+    return object_class != ObjectClass::kData && object_class != ObjectClass::kCertificate;
+  }
   KeyInfo info() const {
     KeyInfo i;
     i.handle = handle;
@@ -68,6 +94,10 @@ struct KeyObject {
     i.local = local;
     i.pair_handle = pair_handle;
     i.allowed_mechanisms = allowed_mechanisms;
+    i.token = token;
+    i.value_size = static_cast<uint32_t>(value.size());
+    i.certificate_type = certificate_type;
+    i.application = application;
     return i;
   }
 };

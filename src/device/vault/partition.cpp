@@ -1,17 +1,41 @@
 #include "device/vault/partition.h"
 
+#include "device/store/object_store.h"
+
 namespace ihsm::device {
+
+Partition::Partition() : next_session_handle_(store::kSessionHandleBase) {}
 
 std::shared_ptr<const KeyObject> Partition::find_key(KeyHandle h) const {
   const auto it = keys_.find(h);
   return it == keys_.end() ? nullptr : it->second;
 }
 
-KeyHandle Partition::add_key(std::shared_ptr<KeyObject> key) {
-  key->handle = next_handle_++;
+void Partition::add_key(std::shared_ptr<KeyObject> key) {
   const KeyHandle h = key->handle;
   keys_.emplace(h, std::move(key));
-  return h;
+}
+
+std::shared_ptr<const KeyObject> Partition::cached_token(KeyHandle h) const {
+  const auto it = token_cache_.find(h);
+  return it == token_cache_.end() ? nullptr : it->second;
+}
+
+void Partition::cache_token(std::shared_ptr<const KeyObject> key) {
+  const KeyHandle h = key->handle;
+  const auto [it, added] = token_cache_.insert_or_assign(h, std::move(key));
+  if (!added) return;
+  token_cache_order_.push_back(h);
+  // Evict oldest first; an evicted key stays alive for operations holding it.
+  while (token_cache_.size() > kTokenCacheCapacity && !token_cache_order_.empty()) {
+    token_cache_.erase(token_cache_order_.front());
+    token_cache_order_.pop_front();
+  }
+}
+
+void Partition::forget_token(KeyHandle h) {
+  ++token_generation;
+  if (token_cache_.erase(h) != 0) std::erase(token_cache_order_, h);
 }
 
 bool Partition::remove_key(KeyHandle h) { return keys_.erase(h) != 0; }

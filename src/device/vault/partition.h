@@ -2,11 +2,14 @@
 // integrated HSM. Own credentials, own identity key, own key table.
 #pragma once
 
+#include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "common/cbor.h"
 #include "device/crypto/backend.h"
@@ -25,12 +28,21 @@ class Partition {
   uint32_t max_sessions = 64;
   crypto::Pkey identity_key;  // ECC P-384, generated with a pairwise-consistency test
   Bytes identity_public_der;
+  // docs/key-hierarchy.md. The seed is random per partition (new on
+  // reset) and kept sealed in the partition record; the masking key is
+  // derived from it at load and lives as long as this object. Both are
+  // replaced only by a reset, which makes a new Partition object.
+  SecretBytes masking_seed;
+  SecretBytes masking_key;
 
   // Guards everything below.
   mutable std::mutex mutex;
   Credential officer;
   Credential user;
   uint32_t open_sessions = 0;
+  // Serialises SetKeyAttributes (it checks a rule across both halves of
+  // a pair, which may be token objects outside `mutex`).
+  std::mutex attribute_change_mutex;
 
   Credential& credential(Role role) { return role == Role::kCryptoOfficer ? officer : user; }
   // Held for a whole PIN check of one role (outside `mutex`): parallel
@@ -40,18 +52,34 @@ class Partition {
     return role == Role::kCryptoOfficer ? officer_attempt_ : user_attempt_;
   }
 
-  // Key table (session keys for now).
+  // Session objects (all under `mutex`). Handles come from
+  // allocate_session_handle() (no lock needed), from
+  // store::kSessionHandleBase up, so they never collide with token handles.
+  KeyHandle allocate_session_handle() { return next_session_handle_.fetch_add(1); }
   std::shared_ptr<const KeyObject> find_key(KeyHandle h) const;
-  KeyHandle add_key(std::shared_ptr<KeyObject> key);  // assigns the handle
+  void add_key(std::shared_ptr<KeyObject> key);  // key->handle already allocated
   bool remove_key(KeyHandle h);
   // Swaps in a changed key under its existing handle (SetKeyAttributes).
   bool replace_key(std::shared_ptr<KeyObject> key);
   void remove_session_keys(SessionId session);
+  // Session objects in handle order, from `after` up.
   template <typename F>
-  void for_each_key(F&& f) const {
-    for (const auto& [h, k] : keys_) f(*k);
+  void for_each_key(KeyHandle after, F&& f) const {
+    for (auto it = keys_.upper_bound(after); it != keys_.end(); ++it) {
+      if (!f(it->second)) break;
+    }
   }
   size_t key_count() const { return keys_.size(); }
+
+  // Unmasked token objects, so a key in use is not unmasked per operation.
+  // Bounded; the store stays the truth. A loader notes `token_generation`
+  // before reading the store and caches only if no change or destroy ran
+  // in between, so a destroyed object never comes back through the cache.
+  static constexpr size_t kTokenCacheCapacity = 4096;
+  std::shared_ptr<const KeyObject> cached_token(KeyHandle h) const;
+  void cache_token(std::shared_ptr<const KeyObject> key);
+  void forget_token(KeyHandle h);  // also bumps token_generation
+  uint64_t token_generation = 0;
 
   // May a peer with these credentials open sessions here?
   bool admits(uint32_t uid, uint32_t gid) const {
@@ -65,7 +93,12 @@ class Partition {
   std::mutex officer_attempt_;
   std::mutex user_attempt_;
   std::map<KeyHandle, std::shared_ptr<const KeyObject>> keys_;
-  KeyHandle next_handle_ = 1;
+  std::atomic<KeyHandle> next_session_handle_;
+  std::unordered_map<KeyHandle, std::shared_ptr<const KeyObject>> token_cache_;
+  std::deque<KeyHandle> token_cache_order_;  // oldest first, for eviction
+
+ public:
+  Partition();
 };
 
 }  // namespace ihsm::device

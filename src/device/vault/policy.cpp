@@ -66,6 +66,7 @@ Status apply_template(const cbor::MapReader& tmpl, const PolicyConfig& config, K
   }
   Status s = tmpl.opt_text(kLabel, key.label, kMaxLabel);
   if (ok(s)) s = tmpl.opt_bytes(kId, key.id, kMaxId);
+  if (ok(s) && tmpl.has(kToken)) s = tmpl.get_bool(kToken, key.token);
   std::optional<uint64_t> flags, mask;
   if (ok(s)) s = tmpl.opt_uint(kFlags, flags, UINT32_MAX);
   if (ok(s)) s = tmpl.opt_uint(kFlagsMask, mask, UINT32_MAX);
@@ -112,6 +113,7 @@ Status apply_template(const cbor::MapReader& tmpl, const PolicyConfig& config, K
 
 void set_origin(KeyObject& key, KeyOrigin origin, const KeyObject* base) {
   key.flags &= ~kDeviceSet;
+  key.origin = origin;
   if (is_public(key)) {
     key.local = origin == KeyOrigin::kGenerated;
     return;
@@ -139,6 +141,9 @@ void set_origin(KeyObject& key, KeyOrigin origin, const KeyObject* base) {
       // Whatever a trusted key unwraps may have been wrap-with-trusted
       // before; keep it so, or unwrap-then-rewrap would launder it.
       if (base != nullptr && base->has(kTrusted)) key.flags |= kWrapWithTrusted;
+      break;
+    case KeyOrigin::kCreated:
+      key.local = false;
       break;
   }
 }

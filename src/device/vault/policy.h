@@ -19,9 +19,6 @@ struct PolicyConfig {
   bool allow_wrap_with_cipher_usage = false;
 };
 
-// How a key came to be; decides ALWAYS_SENSITIVE / NEVER_EXTRACTABLE / LOCAL.
-enum class KeyOrigin : uint8_t { kGenerated, kDerived, kUnwrapped };
-
 // Reads label, id, flags (+ mask) and allowed mechanisms from a template
 // map into `key`, over the defaults for key->object_class / key->key_type,
 // and checks them against what that kind of key may carry. `key` must

@@ -50,7 +50,7 @@ using ihsm::Status;
 using json = nlohmann::json;
 
 constexpr const char* kSessionKeyNote =
-    "session key: destroyed when this command exits (token keys arrive with persistent storage)";
+    "session key: destroyed when this command exits (--token keeps it in the device)";
 
 // ---------------------------------------------------------------- errors
 
@@ -255,8 +255,21 @@ std::string class_name(ihsm::ObjectClass c) {
       return "private";
     case ihsm::ObjectClass::kSecretKey:
       return "secret";
+    case ihsm::ObjectClass::kCertificate:
+      return "certificate";
+    case ihsm::ObjectClass::kData:
+      return "data";
   }
   return "unknown";
+}
+
+std::optional<ihsm::ObjectClass> class_from_name(const std::string& s) {
+  for (const auto c :
+       {ihsm::ObjectClass::kPublicKey, ihsm::ObjectClass::kPrivateKey,
+        ihsm::ObjectClass::kSecretKey, ihsm::ObjectClass::kCertificate, ihsm::ObjectClass::kData}) {
+    if (class_name(c) == s) return c;
+  }
+  return std::nullopt;
 }
 
 std::string key_type_name(ihsm::KeyType t) { return t == ihsm::KeyType::kEc ? "ec" : "aes"; }
@@ -269,7 +282,15 @@ json key_json(const ihsm::KeyInfo& k) {
             {"label", k.label},
             {"id", hex(k.id)},
             {"flags", ihsm::flags_to_string(k.flags)},
-            {"local", k.local}};
+            {"local", k.local},
+            {"token", k.token}};
+  if (k.object_class == ihsm::ObjectClass::kCertificate ||
+      k.object_class == ihsm::ObjectClass::kData) {
+    j.erase("key_type");
+    j.erase("bits");
+    j["value_size"] = k.value_size;
+    if (!k.application.empty()) j["application"] = k.application;
+  }
   if (k.curve) j["curve"] = std::string(ihsm::curve_name(*k.curve));
   if (k.pair_handle != 0) j["pair_handle"] = k.pair_handle;
   return j;
@@ -290,8 +311,17 @@ json partition_json(const ihsm::PartitionInfo& p) {
 }
 
 void print_key_text(const ihsm::KeyInfo& k) {
-  std::cout << "  handle " << k.handle << ": " << class_name(k.object_class) << " "
-            << key_type_name(k.key_type);
+  std::cout << "  handle " << k.handle << ": " << (k.token ? "token " : "session ")
+            << class_name(k.object_class);
+  if (k.object_class == ihsm::ObjectClass::kCertificate ||
+      k.object_class == ihsm::ObjectClass::kData) {
+    std::cout << ", " << k.value_size << " bytes";
+    if (!k.label.empty()) std::cout << ", label '" << k.label << "'";
+    if (!k.id.empty()) std::cout << ", id " << hex(k.id);
+    std::cout << "\n";
+    return;
+  }
+  std::cout << " " << key_type_name(k.key_type);
   if (k.curve) {
     std::cout << " " << ihsm::curve_name(*k.curve);
   } else {
@@ -655,6 +685,7 @@ struct KeyGenerateOptions {
   std::string id;
   std::string flags;
   std::string public_flags;
+  bool token = false;
 };
 
 ihsm::Curve parse_curve(const std::string& s) {
@@ -678,6 +709,9 @@ int cmd_key_generate(const Globals& g, const KeyGenerateOptions& o) {
   ihsm::KeyTemplate tmpl;
   tmpl.label = o.label;
   tmpl.id = unhex(o.id, "--id");
+  tmpl.token = o.token;
+  const std::string note =
+      o.token ? "token key: kept in the device until destroyed" : kSessionKeyNote;
   const bool ec = o.type == "ec";
   ihsm::Curve curve = ihsm::Curve::kP256;
   if (ec) curve = parse_curve(o.curve);
@@ -705,25 +739,24 @@ int cmd_key_generate(const Globals& g, const KeyGenerateOptions& o) {
                   {"public_key", key_json(pub_info)},
                   {"public_key_pem", pem},
                   {"approved", approved},
-                  {"note", kSessionKeyNote}});
+                  {"note", note}});
     } else {
       std::cout << "generated " << ihsm::curve_name(curve) << " key pair:\n";
       print_key_text(priv_info);
       print_key_text(pub_info);
       std::cout << "approved: " << (approved ? "yes" : "no") << "\n"
-                << pem << "note: " << kSessionKeyNote << "\n";
+                << pem << "note: " << note << "\n";
     }
   } else {
     const ihsm::KeyHandle h = need(session.generate_aes_key(o.bits, tmpl), "generate an AES key");
     const bool approved = session.last_approved();
     const ihsm::KeyInfo info = need(session.key_info(h), "read key info");
     if (g.json) {
-      print_json({{"key", key_json(info)}, {"approved", approved}, {"note", kSessionKeyNote}});
+      print_json({{"key", key_json(info)}, {"approved", approved}, {"note", note}});
     } else {
       std::cout << "generated AES-" << info.key_bits << " key:\n";
       print_key_text(info);
-      std::cout << "approved: " << (approved ? "yes" : "no") << "\nnote: " << kSessionKeyNote
-                << "\n";
+      std::cout << "approved: " << (approved ? "yes" : "no") << "\nnote: " << note << "\n";
     }
   }
   return 0;
@@ -741,9 +774,7 @@ int cmd_key_list(const Globals& g, const KeyListOptions& o) {
   ihsm::KeyQuery q;
   if (!o.label.empty()) q.label = o.label;
   if (!o.id.empty()) q.id = unhex(o.id, "--id");
-  if (o.object_class == "public") q.object_class = ihsm::ObjectClass::kPublicKey;
-  if (o.object_class == "private") q.object_class = ihsm::ObjectClass::kPrivateKey;
-  if (o.object_class == "secret") q.object_class = ihsm::ObjectClass::kSecretKey;
+  if (!o.object_class.empty()) q.object_class = class_from_name(o.object_class);
   const SecretPin pin = login_pin(o.session, role);
   Client client = connect(g);
   Session session = open_logged_in(client, o.session, role, pin);
@@ -753,8 +784,7 @@ int cmd_key_list(const Globals& g, const KeyListOptions& o) {
     for (const auto& k : keys) arr.push_back(key_json(k));
     print_json({{"keys", arr}});
   } else if (keys.empty()) {
-    std::cout << "no keys (a fresh session sees only token keys; those arrive with persistent "
-                 "storage)\n";
+    std::cout << "no objects (a fresh session sees only token objects)\n";
   } else {
     for (const auto& k : keys) print_key_text(k);
   }
@@ -1119,6 +1149,309 @@ int cmd_pin_unlock_user(const Globals& g, const SessionOptions& o) {
   return 0;
 }
 
+// ---------------------------------------------------------------- objects
+
+struct KeyHandleOptions {
+  SessionOptions session;
+  ihsm::KeyHandle key = 0;
+  std::string in;
+  std::string out;
+};
+
+int cmd_key_destroy(const Globals& g, const KeyHandleOptions& o) {
+  const Role role = parse_role(o.session.role);
+  const SecretPin pin = login_pin(o.session, role);
+  Client client = connect(g);
+  Session session = open_logged_in(client, o.session, role, pin);
+  need(session.destroy_key(o.key), "destroy object " + std::to_string(o.key));
+  if (g.json) {
+    print_json({{"destroyed", o.key}});
+  } else {
+    std::cout << "destroyed object " << o.key << "\n";
+  }
+  return 0;
+}
+
+int cmd_key_export_masked(const Globals& g, const KeyHandleOptions& o) {
+  const Role role = parse_role(o.session.role);
+  const SecretPin pin = login_pin(o.session, role);
+  Client client = connect(g);
+  Session session = open_logged_in(client, o.session, role, pin);
+  const Bytes blob = need(session.export_masked_key(o.key), "export the masked key");
+  write_file(o.out, blob);
+  if (g.json) {
+    print_json({{"key", o.key}, {"masked_key_bytes", blob.size()}, {"out", o.out}});
+  } else if (o.out != "-") {
+    std::cout << "masked key " << o.key << " (" << blob.size() << " bytes) written to " << o.out
+              << "; it loads only into this partition of this device\n";
+  }
+  return 0;
+}
+
+int cmd_key_load_masked(const Globals& g, const KeyHandleOptions& o) {
+  const Role role = parse_role(o.session.role);
+  const Bytes blob = read_file(o.in);
+  const SecretPin pin = login_pin(o.session, role);
+  Client client = connect(g);
+  Session session = open_logged_in(client, o.session, role, pin);
+  const ihsm::KeyHandle h = need(session.load_masked_key(blob), "load the masked key");
+  const ihsm::KeyInfo info = need(session.key_info(h), "read key info");
+  if (g.json) {
+    print_json({{"key", key_json(info)}});
+  } else {
+    std::cout << "loaded:\n";
+    print_key_text(info);
+    if (!info.token) std::cout << "note: " << kSessionKeyNote << "\n";
+  }
+  return 0;
+}
+
+struct ObjectCreateOptions {
+  SessionOptions session;
+  std::string object_class = "certificate";
+  std::string in;
+  std::string label;
+  std::string id;
+  std::string application;
+  bool token = false;
+};
+
+// PEM certificates are stored as DER, the form PKCS#11 keeps.
+Bytes certificate_der(const Bytes& file) {
+  const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
+  if (text.find("-----BEGIN CERTIFICATE-----") == std::string_view::npos) return file;
+  BIO* bio = BIO_new_mem_buf(file.data(), static_cast<int>(file.size()));
+  X509* cert = bio != nullptr ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (cert == nullptr) throw LocalError{"read the certificate", "not a PEM certificate"};
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert, &der);
+  X509_free(cert);
+  if (len <= 0) throw LocalError{"read the certificate", "cannot encode it as DER"};
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+int cmd_object_create(const Globals& g, const ObjectCreateOptions& o) {
+  const Role role = parse_role(o.session.role);
+  ihsm::ObjectSpec spec;
+  spec.object_class =
+      o.object_class == "data" ? ihsm::ObjectClass::kData : ihsm::ObjectClass::kCertificate;
+  const Bytes file = read_file(o.in);
+  spec.value = spec.object_class == ihsm::ObjectClass::kCertificate ? certificate_der(file) : file;
+  spec.label = o.label;
+  spec.id = unhex(o.id, "--id");
+  spec.application = o.application;
+  spec.token = o.token;
+  const SecretPin pin = login_pin(o.session, role);
+  Client client = connect(g);
+  Session session = open_logged_in(client, o.session, role, pin);
+  const ihsm::KeyHandle h = need(session.create_object(spec), "create the object");
+  const ihsm::KeyInfo info = need(session.key_info(h), "read object info");
+  if (g.json) {
+    print_json({{"object", key_json(info)}});
+  } else {
+    std::cout << "created:\n";
+    print_key_text(info);
+  }
+  return 0;
+}
+
+int cmd_object_get(const Globals& g, const KeyHandleOptions& o) {
+  const Role role = parse_role(o.session.role);
+  const SecretPin pin = login_pin(o.session, role);
+  Client client = connect(g);
+  Session session = open_logged_in(client, o.session, role, pin);
+  const Bytes value = need(session.object_value(o.key), "read the object's value");
+  write_file(o.out, value);
+  return 0;
+}
+
+// ---------------------------------------------------------------- backup
+
+// Backup file (docs/key-hierarchy.md): "IHSMBAK1", then length-prefixed
+// (u32 BE) header and records, then a zero length and the record count
+// (u64 BE), so a truncated file is told apart from a complete one.
+constexpr char kBackupMagic[8] = {'I', 'H', 'S', 'M', 'B', 'A', 'K', '1'};
+
+struct BackupOptions {
+  std::string partition;
+  std::string file;
+  PinSource secret;
+  bool no_secret = false;
+  PinSource officer_pin;
+  PinSource user_pin;
+  bool no_user_pin = false;
+};
+
+// The backup secret is read like a PIN: --backup-secret-pin-env VAR,
+// --backup-secret-pin-file FILE, IHSM_BACKUP_SECRET, or a prompt.
+void add_backup_secret_options(CLI::App* cmd, BackupOptions& o) {
+  add_pin_options(cmd, o.secret, "backup-secret-", "owner backup secret (8 to 64 bytes)",
+                  "IHSM_BACKUP_SECRET");
+}
+
+void put_be(std::ostream& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.put(static_cast<char>(v >> (8 * i)));
+}
+
+uint64_t get_be(std::istream& in, int bytes, const std::string& path) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    const int c = in.get();
+    if (c == EOF) throw LocalError{"read " + path, "the backup file is truncated"};
+    v = (v << 8) | static_cast<uint8_t>(c);
+  }
+  return v;
+}
+
+Bytes get_chunk(std::istream& in, uint64_t len, const std::string& path) {
+  Bytes b(len);
+  in.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(len));
+  if (static_cast<uint64_t>(in.gcount()) != len) {
+    throw LocalError{"read " + path, "the backup file is truncated"};
+  }
+  return b;
+}
+
+int cmd_backup(const Globals& g, const BackupOptions& o) {
+  std::optional<SecretPin> secret;
+  if (!o.no_secret) {
+    secret.emplace(
+        obtain_pin(o.secret, "IHSM_BACKUP_SECRET", "backup secret", "backup-secret-", true));
+  }
+  Client client = connect(g);
+  const ihsm::PartitionInfo part = resolve_partition(client, o.partition);
+  // Written beside the target and renamed into place once complete.
+  const std::string tmp = o.file + ".partial";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) throw LocalError{"write " + tmp, std::strerror(errno)};
+  out.write(kBackupMagic, sizeof kBackupMagic);
+  uint64_t count = 0;
+  const auto d = client.backup_partition(
+      part.id, secret ? &*secret : nullptr, [&](const ihsm::BackupPage& page) -> ihsm::Done {
+        if (!page.header.empty()) {
+          put_be(out, page.header.size(), 4);
+          out.write(reinterpret_cast<const char*>(page.header.data()),
+                    static_cast<std::streamsize>(page.header.size()));
+        }
+        for (const Bytes& rec : page.records) {
+          put_be(out, rec.size(), 4);
+          out.write(reinterpret_cast<const char*>(rec.data()),
+                    static_cast<std::streamsize>(rec.size()));
+          ++count;
+        }
+        return ihsm::Unit{};
+      });
+  if (!d) {
+    out.close();
+    std::remove(tmp.c_str());
+    need(d, "back up partition '" + part.name + "'");
+  }
+  put_be(out, 0, 4);
+  put_be(out, count, 8);
+  out.close();
+  if (!out) throw LocalError{"write " + tmp, "I/O error"};
+  if (std::rename(tmp.c_str(), o.file.c_str()) != 0) {
+    throw LocalError{"rename " + tmp, std::strerror(errno)};
+  }
+  if (g.json) {
+    print_json({{"partition", part.id},
+                {"records", count},
+                {"file", o.file},
+                {"backup_secret", secret.has_value()}});
+  } else {
+    std::cout << "backed up " << count << " objects of partition '" << part.name << "' to "
+              << o.file
+              << (secret ? ""
+                         : " (without a backup secret: it restores only while the "
+                           "partition is not reset)")
+              << "\n";
+  }
+  return 0;
+}
+
+int cmd_restore(const Globals& g, const BackupOptions& o) {
+  std::ifstream in(o.file, std::ios::binary);
+  if (!in) throw LocalError{"read " + o.file, std::strerror(errno)};
+  char magic[sizeof kBackupMagic];
+  in.read(magic, sizeof magic);
+  if (in.gcount() != sizeof magic || std::memcmp(magic, kBackupMagic, sizeof magic) != 0) {
+    throw LocalError{"read " + o.file, "not an ihsm backup file"};
+  }
+  const uint64_t header_len = get_be(in, 4, o.file);
+  if (header_len == 0 || header_len > 4096) {
+    throw LocalError{"read " + o.file, "the backup header is malformed"};
+  }
+  const Bytes header = get_chunk(in, header_len, o.file);
+  std::optional<SecretPin> secret;
+  if (!o.no_secret && (!o.secret.env.empty() || !o.secret.file.empty() ||
+                       std::getenv("IHSM_BACKUP_SECRET") != nullptr)) {
+    secret.emplace(
+        obtain_pin(o.secret, "IHSM_BACKUP_SECRET", "backup secret", "backup-secret-", false));
+  }
+  Client client = connect(g);
+  const ihsm::PartitionInfo part = resolve_partition(client, o.partition);
+  ihsm::RestoreCount total;
+  uint64_t seen = 0;
+  std::vector<Bytes> page;
+  size_t page_bytes = 0;
+  auto flush = [&] {
+    if (page.empty()) return;
+    const auto r =
+        need(client.restore_partition(part.id, header, page, secret ? &*secret : nullptr),
+             "restore into partition '" + part.name + "'");
+    total.restored += r.restored;
+    total.skipped += r.skipped;
+    page.clear();
+    page_bytes = 0;
+  };
+  for (;;) {
+    const uint64_t len = get_be(in, 4, o.file);
+    if (len == 0) break;
+    if (len > 64 * 1024) throw LocalError{"read " + o.file, "a record is too large"};
+    Bytes rec = get_chunk(in, len, o.file);
+    if (page.size() == 512 || page_bytes + rec.size() > 700 * 1024) flush();
+    page_bytes += rec.size();
+    page.push_back(std::move(rec));
+    ++seen;
+  }
+  const uint64_t count = get_be(in, 8, o.file);
+  if (count != seen) {
+    throw LocalError{"read " + o.file, "the backup file's record count does not match"};
+  }
+  flush();
+  if (g.json) {
+    print_json({{"partition", part.id}, {"restored", total.restored}, {"skipped", total.skipped}});
+  } else {
+    std::cout << "restored " << total.restored << " objects into partition '" << part.name << "'"
+              << (total.skipped ? " (" + std::to_string(total.skipped) + " already present)" : "")
+              << "\n";
+  }
+  return 0;
+}
+
+int cmd_partition_reset(const Globals& g, const BackupOptions& o) {
+  SecretPin officer = obtain_pin(o.officer_pin, "IHSM_SO_PIN", "new officer PIN", "", true);
+  std::optional<SecretPin> user;
+  if (!o.no_user_pin) {
+    user.emplace(obtain_pin(o.user_pin, "IHSM_USER_PIN", "new user PIN", "user-", true));
+  }
+  Client client = connect(g);
+  const ihsm::PartitionInfo part = resolve_partition(client, o.partition);
+  const ihsm::PartitionInfo p =
+      need(client.reset_partition(part.id, officer, user ? &*user : nullptr),
+           "reset partition '" + part.name + "'");
+  if (g.json) {
+    print_json(partition_json(p));
+  } else {
+    std::cout << "reset partition '" << p.name << "' (id " << p.id
+              << "): every object destroyed, new PINs and keys\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1182,8 +1515,8 @@ int main(int argc, char** argv) {
   KeyGenerateOptions kg;
   auto* kgen = key->add_subcommand(
       "generate",
-      "generate an EC key pair or an AES key and show it; session key: destroyed when this "
-      "command exits (token keys arrive with persistent storage)");
+      "generate an EC key pair or an AES key and show it; a session key (destroyed when this "
+      "command exits) unless --token");
   add_session_options(kgen, kg.session, true);
   kgen->add_option("--type", kg.type, "ec or aes")
       ->check(CLI::IsMember({"ec", "aes"}))
@@ -1201,14 +1534,80 @@ int main(int argc, char** argv) {
   kgen->callback([&] { action = [&] { return cmd_key_generate(g, kg); }; });
 
   KeyListOptions kl;
-  auto* klist = key->add_subcommand(
-      "list", "list the keys a fresh session sees (empty until persistent storage exists)");
+  auto* klist =
+      key->add_subcommand("list", "list the objects a fresh session sees (the token objects)");
   add_session_options(klist, kl.session, true);
   klist->add_option("--label", kl.label, "only keys with this label");
   klist->add_option("--id", kl.id, "only keys with this id (hex)")->type_name("HEX");
-  klist->add_option("--class", kl.object_class, "public, private or secret")
-      ->check(CLI::IsMember({"public", "private", "secret"}));
+  klist->add_option("--class", kl.object_class, "public, private, secret, certificate or data")
+      ->check(CLI::IsMember({"public", "private", "secret", "certificate", "data"}));
   klist->callback([&] { action = [&] { return cmd_key_list(g, kl); }; });
+
+  kgen->add_flag("--token", kg.token, "keep the key in the device (a durable token object)");
+  KeyHandleOptions kdestroy_o, kexport_o, kload_o, oget_o;
+  auto* kdestroy = key->add_subcommand("destroy", "destroy a key or object by handle");
+  add_session_options(kdestroy, kdestroy_o.session, true);
+  kdestroy->add_option("--key", kdestroy_o.key, "handle")->required();
+  kdestroy->callback([&] { action = [&] { return cmd_key_destroy(g, kdestroy_o); }; });
+  auto* kexport = key->add_subcommand(
+      "export-masked", "write a key's masked blob (loads only into this partition and device)");
+  add_session_options(kexport, kexport_o.session, true);
+  kexport->add_option("--key", kexport_o.key, "handle")->required();
+  kexport->add_option("--out", kexport_o.out, "output file (- for stdout)")->required();
+  kexport->callback([&] { action = [&] { return cmd_key_export_masked(g, kexport_o); }; });
+  auto* kload = key->add_subcommand("load-masked", "load a masked blob and show the key");
+  add_session_options(kload, kload_o.session, true);
+  kload->add_option("--in", kload_o.in, "masked blob file (- for stdin)")->required();
+  kload->callback([&] { action = [&] { return cmd_key_load_masked(g, kload_o); }; });
+
+  // object ...
+  auto* object = app.add_subcommand("object", "store and read certificates and data objects");
+  object->require_subcommand(1);
+  ObjectCreateOptions oc;
+  auto* ocreate = object->add_subcommand("create", "store a certificate (PEM or DER) or data");
+  add_session_options(ocreate, oc.session, true);
+  ocreate->add_option("--class", oc.object_class, "certificate or data")
+      ->check(CLI::IsMember({"certificate", "data"}))
+      ->capture_default_str();
+  ocreate->add_option("--in", oc.in, "the value (- for stdin; <= 32 KiB)")->required();
+  ocreate->add_option("--label", oc.label, "label (<= 128 bytes)");
+  ocreate->add_option("--id", oc.id, "id, hex (<= 64 bytes): the id of the key it belongs to")
+      ->type_name("HEX");
+  ocreate->add_option("--application", oc.application, "data objects: the application");
+  ocreate->add_flag("--token", oc.token, "keep it in the device (a durable token object)");
+  ocreate->callback([&] { action = [&] { return cmd_object_create(g, oc); }; });
+  auto* oget = object->add_subcommand("get", "write a certificate's or data object's value");
+  add_session_options(oget, oget_o.session, true);
+  oget->add_option("--key", oget_o.key, "object handle")->required();
+  oget->add_option("--out", oget_o.out, "output file (- for stdout)")->capture_default_str();
+  oget_o.out = "-";
+  oget->callback([&] { action = [&] { return cmd_object_get(g, oget_o); }; });
+
+  // partition reset, backup, restore (owner)
+  BackupOptions preset_o, backup_o, restore_o;
+  auto* preset = partition->add_subcommand(
+      "reset", "destroy every object of a partition and give it new PINs and keys (owner)");
+  preset->add_option("partition", preset_o.partition, "partition name or id")->required();
+  add_pin_options(preset, preset_o.officer_pin, "", "new officer PIN", "IHSM_SO_PIN");
+  add_pin_options(preset, preset_o.user_pin, "user-", "new user PIN", "IHSM_USER_PIN");
+  preset->add_flag("--no-user-pin", preset_o.no_user_pin, "leave the user PIN unset");
+  preset->callback([&] { action = [&] { return cmd_partition_reset(g, preset_o); }; });
+  auto* backup = app.add_subcommand(
+      "backup",
+      "write a partition's masked objects to a file (owner; restores on this device "
+      "only)");
+  add_partition_option(backup, backup_o.partition);
+  backup->add_option("--out", backup_o.file, "backup file")->required();
+  add_backup_secret_options(backup, backup_o);
+  backup->add_flag("--no-backup-secret", backup_o.no_secret,
+                   "no owner backup secret: the backup cannot restore after a partition reset");
+  backup->callback([&] { action = [&] { return cmd_backup(g, backup_o); }; });
+  auto* restore =
+      app.add_subcommand("restore", "restore a backup of this device into a partition (owner)");
+  add_partition_option(restore, restore_o.partition);
+  restore->add_option("--in", restore_o.file, "backup file")->required();
+  add_backup_secret_options(restore, restore_o);
+  restore->callback([&] { action = [&] { return cmd_restore(g, restore_o); }; });
 
   // sign
   SignOptions so;
