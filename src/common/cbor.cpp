@@ -55,13 +55,27 @@ Value& Value::push(Value v) {
 }
 
 Value& Value::set(uint64_t key, Value v) {
+  // A map never holds a key twice (the decoder refuses that): setting an
+  // existing key replaces its value.
+  for (auto& [k, existing] : entries_) {
+    if (k.is(Type::kUint) && k.as_uint() == key) {
+      existing = std::move(v);
+      return *this;
+    }
+  }
   entries_.emplace_back(Value::uint(key), std::move(v));
   return *this;
 }
 
 Value& Value::set(int64_t key, Value v) {
-  entries_.emplace_back(key >= 0 ? Value::uint(static_cast<uint64_t>(key)) : Value::negint(key),
-                        std::move(v));
+  if (key >= 0) return set(static_cast<uint64_t>(key), std::move(v));
+  for (auto& [k, existing] : entries_) {
+    if (k.is(Type::kNegint) && k.as_negint() == key) {
+      existing = std::move(v);
+      return *this;
+    }
+  }
+  entries_.emplace_back(Value::negint(key), std::move(v));
   return *this;
 }
 

@@ -18,7 +18,7 @@
 namespace ihsm::test {
 namespace {
 
-constexpr int kRounds = 12;
+constexpr int kRounds = 25;
 constexpr int kWorkers = 2;
 
 struct Ledger {
@@ -33,8 +33,7 @@ struct Ledger {
 
 class CrashTest : public LibTest {};
 
-void work(const std::string& socket, PartitionId partition, int round, int worker,
-          Ledger& ledger) {
+void work(const std::string& socket, PartitionId partition, int round, int worker, Ledger& ledger) {
   auto client = Client::connect(socket);
   if (!client) return;
   auto session = client.value().open_session(partition);

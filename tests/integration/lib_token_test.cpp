@@ -449,8 +449,7 @@ TEST_F(LibBackup, RefusedOnASecondDeviceAndWhenTampered) {
   ASSERT_TRUE(second.start());
   Client c2 = Client::connect(second.socket()).value();
   const PartitionId p2 = make_partition(c2, "tokens").id;
-  EXPECT_STATUS(c2.restore_partition(p2, b.header, b.records, &secret),
-                Status::kBackupWrongDevice);
+  EXPECT_STATUS(c2.restore_partition(p2, b.header, b.records, &secret), Status::kBackupWrongDevice);
   EXPECT_TRUE(second.stop());
 }
 

@@ -39,6 +39,14 @@ cbor::Value key_info_to_cbor(const KeyInfo& info) {
   v.set(kFlags, Value::uint(info.flags));
   v.set(kLocal, Value::boolean(info.local));
   if (info.pair_handle != 0) v.set(kPairHandle, Value::uint(info.pair_handle));
+  v.set(kToken, Value::boolean(info.token));
+  if (info.object_class == ObjectClass::kCertificate || info.object_class == ObjectClass::kData) {
+    v.set(kValueSize, Value::uint(info.value_size));
+    if (info.object_class == ObjectClass::kCertificate) {
+      v.set(kCertificateType, Value::uint(info.certificate_type));
+    }
+    if (!info.application.empty()) v.set(kApplication, Value::text(info.application));
+  }
   if (!info.allowed_mechanisms.empty()) {
     auto list = Value::array();
     for (const Mechanism m : info.allowed_mechanisms)

@@ -11,12 +11,14 @@
 // inside a shared transaction, and one fsync covers the whole group.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <variant>
@@ -24,8 +26,6 @@
 
 #include "ihsm/status.h"
 #include "ihsm/types.h"
-
-struct sqlite3;
 
 namespace ihsm::device::store {
 
@@ -112,24 +112,37 @@ class ObjectStore {
   // `PRAGMA integrity_check`: "ok" or SQLite's report.
   Status integrity_check(std::string& report) const;
 
+  // Group transactions committed since open (one fsync each); lets tests
+  // and diagnostics see that concurrent writes share commits.
+  uint64_t commit_count() const;
+
  private:
-  ObjectStore() = default;
   struct Pending;
+  struct WriterConnection;
   struct ReadConnection;
   class ReadLease;
+  using Group = std::deque<std::shared_ptr<Pending>>;
+
+  ObjectStore();  // defined where the nested types are complete
+  Status check_schema_version(int version) const;
+  Status open_writer();
   void writer_loop();
-  Status apply_group(std::vector<std::shared_ptr<Pending>>& group);
+  void apply_group(Group& group) noexcept;
 
   std::string path_;
-  sqlite3* writer_db_ = nullptr;
+  // The writer connection; after open() only the writer thread touches it.
+  std::unique_ptr<WriterConnection> writer_db_;
   mutable std::mutex readers_mutex_;
   mutable std::condition_variable readers_cv_;
-  mutable std::vector<sqlite3*> idle_readers_;
+  mutable std::vector<std::unique_ptr<ReadConnection>> idle_readers_;
+  mutable size_t open_readers_ = 0;  // idle plus leased
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
-  std::deque<std::shared_ptr<Pending>> queue_;
+  Group queue_;
   bool stopping_ = false;
   std::atomic<KeyHandle> next_handle_{1};
+  KeyHandle stored_next_handle_ = 0;  // meta.next_handle as committed; writer thread only
+  std::atomic<uint64_t> commit_count_{0};
   std::thread writer_;
 };
 

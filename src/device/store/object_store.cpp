@@ -1,0 +1,940 @@
+#include "device/store/object_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace ihsm::device::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+// Readers are opened on demand up to this many; more callers wait for one.
+constexpr size_t kMaxReaders = 4;
+
+// Each step brings the schema to `version`; they run in order, all pending
+// ones in one transaction, so a crash never leaves half a migration.
+struct Migration {
+  int version;
+  const char* sql;
+};
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE objects (
+  handle INTEGER PRIMARY KEY,
+  partition INTEGER NOT NULL,
+  uid BLOB NOT NULL UNIQUE,
+  class INTEGER NOT NULL,
+  label TEXT NOT NULL,
+  id BLOB NOT NULL,
+  blob BLOB NOT NULL
+);
+CREATE INDEX objects_partition_label ON objects (partition, label);
+CREATE INDEX objects_partition_id ON objects (partition, id);
+CREATE INDEX objects_partition_class ON objects (partition, class);
+CREATE INDEX objects_partition ON objects (partition);
+CREATE TABLE destroyed (
+  partition INTEGER NOT NULL,
+  uid BLOB NOT NULL,
+  PRIMARY KEY (partition, uid)
+) WITHOUT ROWID;
+CREATE TABLE meta (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+)sql"},
+};
+
+constexpr bool migrations_are_contiguous() {
+  int expected = 1;
+  for (const Migration& m : kMigrations) {
+    if (m.version != expected++) return false;
+  }
+  return expected - 1 == ObjectStore::kSchemaVersion;
+}
+static_assert(migrations_are_contiguous(), "one migration per schema version, ending at current");
+
+// Row queries select the columns in the order read_row() expects. find()
+// appends its filters to kFindSql.
+constexpr const char* kGetSql =
+    "SELECT handle, partition, uid, class, label, id, blob FROM objects "
+    "WHERE handle = ?1 AND partition = ?2";
+constexpr const char* kFindSql =
+    "SELECT handle, partition, uid, class, label, id, blob FROM objects WHERE partition = ?1";
+
+struct StatementDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+struct DatabaseDeleter {
+  void operator()(sqlite3* db) const {
+    // Every statement is finalized before its connection closes (members
+    // are destroyed in reverse order), so SQLITE_BUSY here is a bug.
+    if (sqlite3_close(db) != SQLITE_OK) {
+      std::fprintf(stderr, "ihsmd: object store: close: %s\n", sqlite3_errmsg(db));
+    }
+  }
+};
+using DatabasePtr = std::unique_ptr<sqlite3, DatabaseDeleter>;
+
+Status storage_failure(sqlite3* db, const char* what) {
+  std::fprintf(stderr, "ihsmd: object store: %s: %s\n", what,
+               db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+  return Status::kStorageFailure;
+}
+
+// Resets a cached statement on every exit path: a statement left mid-step
+// would hold its read snapshot (stale reads, blocked checkpoints).
+class StatementScope {
+ public:
+  explicit StatementScope(sqlite3_stmt* s) : s_(s) {}
+  ~StatementScope() {
+    // The return value repeats the last step's error, already handled.
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  StatementScope(const StatementScope&) = delete;
+  StatementScope& operator=(const StatementScope&) = delete;
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Binds parameters in a chain and keeps the first failure.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* s) : s_(s) {}
+  Binder& integer(int index, int64_t v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(s_, index, v);
+    return *this;
+  }
+  Binder& blob(int index, std::span<const uint8_t> v) {
+    if (rc_ != SQLITE_OK) return *this;
+    // A null pointer would bind NULL, which the NOT NULL columns refuse;
+    // an empty id is a zero-length blob.
+    rc_ = v.empty() ? sqlite3_bind_zeroblob(s_, index, 0)
+                    : sqlite3_bind_blob64(s_, index, v.data(), v.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Binder& text(int index, std::string_view v) {
+    if (rc_ == SQLITE_OK) {
+      rc_ = sqlite3_bind_text64(s_, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    return *this;
+  }
+  bool ok() const { return rc_ == SQLITE_OK; }
+
+ private:
+  sqlite3_stmt* s_;
+  int rc_ = SQLITE_OK;
+};
+
+// Token handles and partition ids are unsigned; SQLite integers are signed.
+// Every handle below kSessionHandleBase fits.
+int64_t to_sql(KeyHandle h) { return static_cast<int64_t>(h); }
+int64_t to_sql(PartitionId p) { return static_cast<int64_t>(p); }
+bool is_token_handle(KeyHandle h) { return h > 0 && h < kSessionHandleBase; }
+
+// `persistent`: the statement is cached for the connection's lifetime.
+Status prepare(sqlite3* db, std::string_view sql, StatementPtr& out, bool persistent = true) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                         persistent ? SQLITE_PREPARE_PERSISTENT : 0, &s, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return storage_failure(db, "prepare");
+  }
+  out.reset(s);
+  return Status::kOk;
+}
+
+// Steps a statement whose rows, if any, are not needed; the caller holds
+// the StatementScope that covers its bindings.
+Status step_all(sqlite3* db, sqlite3_stmt* s, const char* what) {
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  }
+  return rc == SQLITE_DONE ? Status::kOk : storage_failure(db, what);
+}
+
+// The same for a statement without parameters.
+Status run(sqlite3* db, sqlite3_stmt* s, const char* what) {
+  StatementScope scope(s);
+  return step_all(db, s, what);
+}
+
+// Runs `sql` once and collects the first column of every row as text
+// (pragmas: user_version, journal_mode, quick_check, integrity_check).
+Status query_text(sqlite3* db, const char* sql, std::vector<std::string>& rows) {
+  rows.clear();
+  StatementPtr s;
+  if (Status st = prepare(db, sql, s, false); !ok(st)) return st;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+    const int n = sqlite3_column_bytes(s.get(), 0);
+    rows.emplace_back(text != nullptr ? std::string(text, static_cast<size_t>(n)) : std::string());
+  }
+  return rc == SQLITE_DONE ? Status::kOk : storage_failure(db, sql);
+}
+
+Status exec(sqlite3* db, const char* sql, const char* what) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return storage_failure(db, what);
+  }
+  return Status::kOk;
+}
+
+Status column_bytes(sqlite3* db, sqlite3_stmt* s, int column, Bytes& out) {
+  const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s, column));
+  const int n = sqlite3_column_bytes(s, column);
+  // A zero-length blob comes back as a null pointer; so does a failed
+  // allocation, told apart by the error code.
+  if (p == nullptr && sqlite3_errcode(db) == SQLITE_NOMEM) return storage_failure(db, "read");
+  if (p != nullptr) {
+    out.assign(p, p + n);
+  } else {
+    out.clear();
+  }
+  return Status::kOk;
+}
+
+// Columns in kGetSql/kFindSql order. Integer columns out of their type's range
+// can only come from tampering; the uid length is the device's to check.
+Status read_row(sqlite3* db, sqlite3_stmt* s, ObjectRow& row) {
+  const int64_t handle = sqlite3_column_int64(s, 0);
+  const int64_t partition = sqlite3_column_int64(s, 1);
+  const int64_t object_class = sqlite3_column_int64(s, 3);
+  if (!is_token_handle(static_cast<KeyHandle>(handle)) || partition < 0 ||
+      partition > int64_t{UINT32_MAX} || object_class < 0 || object_class > int64_t{UINT32_MAX}) {
+    std::fprintf(stderr,
+                 "ihsmd: object store: row with an out-of-range handle, partition or class\n");
+    return Status::kStorageFailure;
+  }
+  row.handle = static_cast<KeyHandle>(handle);
+  row.partition = static_cast<PartitionId>(partition);
+  row.object_class = static_cast<uint32_t>(object_class);
+  const auto* label = reinterpret_cast<const char*>(sqlite3_column_text(s, 4));
+  const int label_size = sqlite3_column_bytes(s, 4);
+  if (label == nullptr && sqlite3_errcode(db) == SQLITE_NOMEM) return storage_failure(db, "read");
+  if (label != nullptr) {
+    row.label.assign(label, static_cast<size_t>(label_size));
+  } else {
+    row.label.clear();
+  }
+  if (Status st = column_bytes(db, s, 2, row.uid); !ok(st)) return st;
+  if (Status st = column_bytes(db, s, 5, row.id); !ok(st)) return st;
+  return column_bytes(db, s, 6, row.blob);
+}
+
+// Public entry points return a status, never throw; allocation failure is
+// the only exception the code below can raise.
+template <typename F>
+Status no_throw(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Status::kResourceExhausted;
+  } catch (...) {
+    return Status::kInternalError;
+  }
+}
+
+Status create_private_file(const std::string& path) {
+  // Created (or tightened) before SQLite opens it: SQLite gives the -wal and
+  // -shm files the mode of the database file.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    std::fprintf(stderr, "ihsmd: object store: cannot open %s: %s\n", path.c_str(),
+                 std::strerror(errno));
+    return Status::kStorageFailure;
+  }
+  const bool tightened = ::fchmod(fd, 0600) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!tightened) {
+    std::fprintf(stderr, "ihsmd: object store: cannot chmod %s: %s\n", path.c_str(),
+                 std::strerror(saved));
+    return Status::kStorageFailure;
+  }
+  return Status::kOk;
+}
+
+Status open_connection(const std::string& path, int flags, DatabasePtr& out) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOFOLLOW, nullptr);
+  DatabasePtr db(raw);  // closes on every path, also after a failed open
+  if (rc != SQLITE_OK) return storage_failure(db.get(), "open");
+  sqlite3_extended_result_codes(db.get(), 1);
+  if (sqlite3_busy_timeout(db.get(), kBusyTimeoutMs) != SQLITE_OK) {
+    return storage_failure(db.get(), "busy timeout");
+  }
+  out = std::move(db);
+  return Status::kOk;
+}
+
+Status read_user_version(sqlite3* db, int& out) {
+  std::vector<std::string> rows;
+  if (Status s = query_text(db, "PRAGMA user_version", rows); !ok(s)) return s;
+  if (rows.size() != 1) return storage_failure(db, "user_version");
+  out = std::atoi(rows[0].c_str());
+  return Status::kOk;
+}
+
+}  // namespace
+
+// ---- writer connection: every statement a write op needs, prepared once ----
+
+struct ObjectStore::WriterConnection {
+  DatabasePtr db;  // declared first: closes after the statements finalize
+  StatementPtr begin, commit, rollback, savepoint, release, rollback_to;
+  StatementPtr insert, update, destroy, mark_destroyed, clear_destroyed, delete_objects,
+      delete_marks, store_next_handle, set_meta;
+
+  Status prepare_all() {
+    const std::pair<StatementPtr*, const char*> sql[] = {
+        {&begin, "BEGIN IMMEDIATE"},
+        {&commit, "COMMIT"},
+        {&rollback, "ROLLBACK"},
+        {&savepoint, "SAVEPOINT p"},
+        {&release, "RELEASE p"},
+        {&rollback_to, "ROLLBACK TO p"},
+        {&insert,
+         "INSERT INTO objects (handle, partition, uid, class, label, id, blob) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&update,
+         "UPDATE objects SET class = ?3, label = ?4, id = ?5, blob = ?6 "
+         "WHERE handle = ?1 AND partition = ?2"},
+        {&destroy, "DELETE FROM objects WHERE handle = ?1 AND partition = ?2 RETURNING uid"},
+        {&mark_destroyed, "INSERT OR IGNORE INTO destroyed (partition, uid) VALUES (?1, ?2)"},
+        {&clear_destroyed, "DELETE FROM destroyed WHERE partition = ?1 AND uid = ?2"},
+        {&delete_objects, "DELETE FROM objects WHERE partition = ?1"},
+        {&delete_marks, "DELETE FROM destroyed WHERE partition = ?1"},
+        {&store_next_handle,
+         "INSERT OR REPLACE INTO meta (name, value) VALUES ('next_handle', ?1)"},
+        {&set_meta, "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)"},
+    };
+    for (const auto& [slot, text] : sql) {
+      if (Status s = prepare(db.get(), text, *slot); !ok(s)) return s;
+    }
+    return Status::kOk;
+  }
+
+  Status apply(const InsertObject& op, std::atomic<KeyHandle>& next_handle) {
+    const ObjectRow& r = op.row;
+    if (!is_token_handle(r.handle)) return Status::kInvalidArgument;
+    // An explicit handle (a restore) moves the high-water mark past it so
+    // allocate_handle() never hands it out again.
+    KeyHandle next = next_handle.load();
+    while (next <= r.handle && !next_handle.compare_exchange_weak(next, r.handle + 1)) {
+    }
+    sqlite3_stmt* s = insert.get();
+    StatementScope scope(s);
+    if (!Binder(s)
+             .integer(1, to_sql(r.handle))
+             .integer(2, to_sql(r.partition))
+             .blob(3, r.uid)
+             .integer(4, int64_t{r.object_class})
+             .text(5, r.label)
+             .blob(6, r.id)
+             .blob(7, r.blob)
+             .ok()) {
+      return storage_failure(db.get(), "bind insert");
+    }
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return Status::kOk;
+    const int ext = sqlite3_extended_errcode(db.get());
+    if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) {
+      return Status::kObjectExists;
+    }
+    return storage_failure(db.get(), "insert");
+  }
+
+  Status apply(const UpdateObject& op) {
+    const ObjectRow& r = op.row;
+    if (!is_token_handle(r.handle)) return Status::kNoSuchKey;
+    sqlite3_stmt* s = update.get();
+    StatementScope scope(s);
+    if (!Binder(s)
+             .integer(1, to_sql(r.handle))
+             .integer(2, to_sql(r.partition))
+             .integer(3, int64_t{r.object_class})
+             .text(4, r.label)
+             .blob(5, r.id)
+             .blob(6, r.blob)
+             .ok()) {
+      return storage_failure(db.get(), "bind update");
+    }
+    if (sqlite3_step(s) != SQLITE_DONE) return storage_failure(db.get(), "update");
+    return sqlite3_changes(db.get()) == 1 ? Status::kOk : Status::kNoSuchKey;
+  }
+
+  Status apply(const DestroyObject& op) {
+    if (!is_token_handle(op.handle)) return Status::kNoSuchKey;
+    Bytes uid;
+    {
+      sqlite3_stmt* s = destroy.get();
+      StatementScope scope(s);
+      if (!Binder(s).integer(1, to_sql(op.handle)).integer(2, to_sql(op.partition)).ok()) {
+        return storage_failure(db.get(), "bind destroy");
+      }
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) return Status::kNoSuchKey;
+      if (rc != SQLITE_ROW) return storage_failure(db.get(), "destroy");
+      if (Status st = column_bytes(db.get(), s, 0, uid); !ok(st)) return st;
+      // RETURNING rows must be stepped to the end for the statement to finish.
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      }
+      if (rc != SQLITE_DONE) return storage_failure(db.get(), "destroy");
+    }
+    sqlite3_stmt* s = mark_destroyed.get();
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, to_sql(op.partition)).blob(2, uid).ok()) {
+      return storage_failure(db.get(), "bind destroyed mark");
+    }
+    return step_all(db.get(), s, "destroyed mark");
+  }
+
+  Status apply(const ClearDestroyed& op) {
+    sqlite3_stmt* s = clear_destroyed.get();
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, to_sql(op.partition)).blob(2, op.uid).ok()) {
+      return storage_failure(db.get(), "bind clear destroyed");
+    }
+    return step_all(db.get(), s, "clear destroyed");
+  }
+
+  Status apply(const DeletePartition& op) {
+    for (sqlite3_stmt* s : {delete_objects.get(), delete_marks.get()}) {
+      StatementScope scope(s);
+      if (!Binder(s).integer(1, to_sql(op.partition)).ok()) {
+        return storage_failure(db.get(), "bind delete partition");
+      }
+      if (Status st = step_all(db.get(), s, "delete partition"); !ok(st)) return st;
+    }
+    return Status::kOk;
+  }
+
+  Status apply(const SetMeta& op) {
+    // next_handle belongs to the store itself.
+    if (op.name == "next_handle" || op.value > uint64_t{INT64_MAX}) {
+      return Status::kInvalidArgument;
+    }
+    sqlite3_stmt* s = set_meta.get();
+    StatementScope scope(s);
+    if (!Binder(s).text(1, op.name).integer(2, static_cast<int64_t>(op.value)).ok()) {
+      return storage_failure(db.get(), "bind set meta");
+    }
+    return step_all(db.get(), s, "set meta");
+  }
+
+  Status apply(const WriteOp& op, std::atomic<KeyHandle>& next_handle) {
+    return std::visit(
+        [&](const auto& o) -> Status {
+          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, InsertObject>) {
+            return apply(o, next_handle);
+          } else {
+            return apply(o);
+          }
+        },
+        op);
+  }
+
+  Status store_high_water(KeyHandle next) {
+    sqlite3_stmt* s = store_next_handle.get();
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, to_sql(next)).ok()) {
+      return storage_failure(db.get(), "bind next_handle");
+    }
+    return step_all(db.get(), s, "store next_handle");
+  }
+
+  // Undoes the open transaction, if SQLite has not already done so itself
+  // (it rolls back on its own after some I/O and out-of-memory errors).
+  void roll_back() {
+    if (sqlite3_get_autocommit(db.get()) == 0) {
+      // Failing here leaves the connection unusable; the next BEGIN fails
+      // and reports it.
+      (void)run(db.get(), rollback.get(), "rollback");
+    }
+  }
+};
+
+// ---- read connections: leased one caller at a time ----
+
+struct ObjectStore::ReadConnection {
+  DatabasePtr db;  // declared first: closes after the statements finalize
+  StatementPtr get, count, is_destroyed, partitions, read_meta;
+  // One find statement per combination of optional filters (bit 0 label,
+  // bit 1 id, bit 2 class), so each can use its index.
+  std::array<StatementPtr, 8> find;
+
+  // The statement in `slot`, prepared on first use.
+  Status statement(StatementPtr& slot, std::string_view sql, sqlite3_stmt*& out) {
+    if (!slot) {
+      if (Status s = prepare(db.get(), sql, slot); !ok(s)) return s;
+    }
+    out = slot.get();
+    return Status::kOk;
+  }
+};
+
+class ObjectStore::ReadLease {
+ public:
+  explicit ReadLease(const ObjectStore& store) : store_(store) {}
+  ~ReadLease() {
+    if (!conn_) return;
+    std::lock_guard lock(store_.readers_mutex_);
+    store_.idle_readers_.push_back(std::move(conn_));  // capacity reserved at open: no throw
+    store_.readers_cv_.notify_one();
+  }
+  ReadLease(const ReadLease&) = delete;
+  ReadLease& operator=(const ReadLease&) = delete;
+
+  Status acquire() {
+    std::unique_lock lock(store_.readers_mutex_);
+    store_.readers_cv_.wait(
+        lock, [&] { return !store_.idle_readers_.empty() || store_.open_readers_ < kMaxReaders; });
+    if (!store_.idle_readers_.empty()) {
+      conn_ = std::move(store_.idle_readers_.back());
+      store_.idle_readers_.pop_back();
+      return Status::kOk;
+    }
+    ++store_.open_readers_;
+    lock.unlock();
+    const Status s = open_new();
+    if (!ok(s)) {
+      conn_.reset();
+      lock.lock();
+      --store_.open_readers_;
+      store_.readers_cv_.notify_one();
+    }
+    return s;
+  }
+
+  ReadConnection& connection() { return *conn_; }
+
+ private:
+  Status open_new() {
+    conn_.reset(new (std::nothrow) ReadConnection);
+    if (!conn_) return Status::kResourceExhausted;
+    return open_connection(store_.path_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, conn_->db);
+  }
+
+  const ObjectStore& store_;
+  std::unique_ptr<ReadConnection> conn_;
+};
+
+// ---- open and close ----
+
+ObjectStore::ObjectStore() = default;
+
+ObjectStore::~ObjectStore() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();  // the writer drains the queue first
+  // Readers close first so the writer connection is the last one and
+  // checkpoints the WAL into the database file.
+  idle_readers_.clear();
+  writer_db_.reset();
+}
+
+Status ObjectStore::open(const std::string& path, std::unique_ptr<ObjectStore>& out) {
+  out.reset();
+  return no_throw([&] {
+    if (sqlite3_threadsafe() == 0) {
+      std::fprintf(stderr, "ihsmd: object store: SQLite is built without thread support\n");
+      return Status::kStorageFailure;
+    }
+    std::unique_ptr<ObjectStore> store(new ObjectStore());
+    store->path_ = path;
+    store->idle_readers_.reserve(kMaxReaders);
+    if (Status s = create_private_file(path); !ok(s)) return s;
+    if (Status s = store->open_writer(); !ok(s)) return s;
+    store->writer_ = std::thread(&ObjectStore::writer_loop, store.get());
+    out = std::move(store);
+    return Status::kOk;
+  });
+}
+
+Status ObjectStore::check_schema_version(int version) const {
+  if (version < 0) {
+    std::fprintf(stderr, "ihsmd: object store: %s has an invalid schema version %d\n",
+                 path_.c_str(), version);
+    return Status::kStorageFailure;
+  }
+  if (version > kSchemaVersion) {
+    std::fprintf(stderr,
+                 "ihsmd: object store: %s has schema version %d, newer than this ihsmd "
+                 "supports (%d): refusing to open it\n",
+                 path_.c_str(), version, kSchemaVersion);
+    return Status::kStorageFailure;
+  }
+  return Status::kOk;
+}
+
+Status ObjectStore::open_writer() {
+  writer_db_ = std::make_unique<WriterConnection>();
+  DatabasePtr& db = writer_db_->db;
+  if (Status s = open_connection(
+          path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, db);
+      !ok(s)) {
+    return s;
+  }
+  // Refuse a newer schema before changing anything in the file.
+  int version = 0;
+  if (Status s = read_user_version(db.get(), version); !ok(s)) return s;
+  if (Status s = check_schema_version(version); !ok(s)) return s;
+  std::vector<std::string> rows;
+  if (Status s = query_text(db.get(), "PRAGMA journal_mode=WAL", rows); !ok(s)) return s;
+  if (rows.size() != 1 || rows[0] != "wal") {
+    std::fprintf(stderr, "ihsmd: object store: cannot switch %s to WAL mode\n", path_.c_str());
+    return Status::kStorageFailure;
+  }
+  if (Status s = exec(db.get(), "PRAGMA synchronous=FULL", "synchronous"); !ok(s)) return s;
+  if (Status s = exec(db.get(), "PRAGMA foreign_keys=ON", "foreign_keys"); !ok(s)) return s;
+  if (Status s = query_text(db.get(), "PRAGMA quick_check", rows); !ok(s)) return s;
+  if (rows.size() != 1 || rows[0] != "ok") {
+    // The report names pages and indexes, never row contents.
+    std::fprintf(stderr, "ihsmd: object store: %s fails quick_check:\n", path_.c_str());
+    for (const std::string& r : rows) std::fprintf(stderr, "  %s\n", r.c_str());
+    return Status::kStorageFailure;
+  }
+
+  // Migrations: version and steps are read and applied under one write lock.
+  if (version < kSchemaVersion) {
+    if (Status s = exec(db.get(), "BEGIN IMMEDIATE", "begin migration"); !ok(s)) return s;
+    Status s = read_user_version(db.get(), version);
+    if (ok(s)) s = check_schema_version(version);
+    for (const Migration& m : kMigrations) {
+      if (!ok(s)) break;
+      if (m.version <= version) continue;
+      s = exec(db.get(), m.sql, "migration");
+      if (ok(s)) {
+        const std::string set = "PRAGMA user_version=" + std::to_string(m.version);
+        s = exec(db.get(), set.c_str(), "set user_version");
+      }
+    }
+    if (ok(s)) s = exec(db.get(), "COMMIT", "commit migration");
+    if (!ok(s)) {
+      if (sqlite3_get_autocommit(db.get()) == 0) {
+        (void)exec(db.get(), "ROLLBACK", "rollback migration");
+      }
+      return s;
+    }
+  }
+
+  // The high-water mark: past every stored handle and every handle ever
+  // committed, even if the object holding it has since been destroyed.
+  if (Status s = query_text(db.get(), "SELECT value FROM meta WHERE name = 'next_handle'", rows);
+      !ok(s)) {
+    return s;
+  }
+  const int64_t stored = rows.empty() ? 0 : std::strtoll(rows[0].c_str(), nullptr, 10);
+  if (Status s = query_text(db.get(), "SELECT IFNULL(MAX(handle), 0) FROM objects", rows); !ok(s)) {
+    return s;
+  }
+  const int64_t max_handle = rows.empty() ? 0 : std::strtoll(rows[0].c_str(), nullptr, 10);
+  if (stored < 0 || static_cast<KeyHandle>(stored) > kSessionHandleBase || max_handle < 0 ||
+      static_cast<KeyHandle>(max_handle) >= kSessionHandleBase) {
+    std::fprintf(stderr, "ihsmd: object store: %s holds an out-of-range handle\n", path_.c_str());
+    return Status::kStorageFailure;
+  }
+  stored_next_handle_ = static_cast<KeyHandle>(stored);
+  next_handle_ =
+      std::max({stored_next_handle_, static_cast<KeyHandle>(max_handle) + 1, KeyHandle{1}});
+  return writer_db_->prepare_all();
+}
+
+// ---- writes ----
+
+struct ObjectStore::Pending {
+  std::vector<WriteOp> ops;
+  Status status = Status::kOk;
+  bool done = false;  // guarded by queue_mutex_
+  std::condition_variable cv;
+};
+
+KeyHandle ObjectStore::allocate_handle() { return next_handle_.fetch_add(1); }
+
+uint64_t ObjectStore::commit_count() const { return commit_count_.load(); }
+
+Status ObjectStore::write(std::vector<WriteOp> ops) {
+  return no_throw([&] {
+    auto pending = std::make_shared<Pending>();
+    pending->ops = std::move(ops);
+    std::unique_lock lock(queue_mutex_);
+    if (stopping_) return Status::kStorageFailure;
+    queue_.push_back(pending);
+    queue_cv_.notify_one();
+    pending->cv.wait(lock, [&] { return pending->done; });
+    return pending->status;
+  });
+}
+
+void ObjectStore::writer_loop() {
+  Group group;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      group.swap(queue_);          // every waiting batch joins this group
+    }
+    apply_group(group);
+    {
+      std::lock_guard lock(queue_mutex_);
+      for (const auto& pending : group) {
+        pending->done = true;
+        pending->cv.notify_one();
+      }
+    }
+    group.clear();
+  }
+}
+
+void ObjectStore::apply_group(Group& group) noexcept {
+  WriterConnection& w = *writer_db_;
+  sqlite3* db = w.db.get();
+  // Marks every batch of the group with `s` after undoing the transaction.
+  const auto fail_group = [&](Status s) {
+    w.roll_back();
+    for (const auto& pending : group) pending->status = s;
+  };
+  try {
+    if (!ok(run(db, w.begin.get(), "begin"))) {
+      fail_group(Status::kStorageFailure);
+      return;
+    }
+    for (const auto& pending : group) {
+      if (!ok(run(db, w.savepoint.get(), "savepoint"))) {
+        fail_group(Status::kStorageFailure);
+        return;
+      }
+      Status s = Status::kOk;
+      for (const WriteOp& op : pending->ops) {
+        s = w.apply(op, next_handle_);
+        if (!ok(s)) break;
+      }
+      // After some errors (I/O, full disk) SQLite has rolled back the whole
+      // transaction, the batches before this one included.
+      const bool lost = sqlite3_get_autocommit(db) != 0;
+      if (lost || (!ok(s) && !ok(run(db, w.rollback_to.get(), "rollback to savepoint"))) ||
+          !ok(run(db, w.release.get(), "release savepoint"))) {
+        fail_group(Status::kStorageFailure);
+        return;
+      }
+      pending->status = s;  // a failed batch is undone; the others go on
+    }
+    // Read after the batches: covers every handle allocated before its
+    // batch was queued, so a restart never hands one out again.
+    const KeyHandle high_water = next_handle_.load();
+    if ((high_water > stored_next_handle_ && !ok(w.store_high_water(high_water))) ||
+        !ok(run(db, w.commit.get(), "commit"))) {
+      fail_group(Status::kStorageFailure);
+      return;
+    }
+    stored_next_handle_ = std::max(stored_next_handle_, high_water);
+    commit_count_.fetch_add(1);
+  } catch (...) {
+    // Only allocation can throw (copying a uid); nothing of the group stays.
+    fail_group(Status::kResourceExhausted);
+  }
+}
+
+// ---- reads ----
+
+Status ObjectStore::get(PartitionId partition, KeyHandle handle,
+                        std::optional<ObjectRow>& out) const {
+  out.reset();
+  if (!is_token_handle(handle)) return Status::kOk;  // never a stored handle
+  return no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st = c.statement(c.get, kGetSql, s); !ok(st)) return st;
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, to_sql(handle)).integer(2, to_sql(partition)).ok()) {
+      return storage_failure(c.db.get(), "bind get");
+    }
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return Status::kOk;
+    if (rc != SQLITE_ROW) return storage_failure(c.db.get(), "get");
+    ObjectRow row;
+    if (Status st = read_row(c.db.get(), s, row); !ok(st)) return st;
+    out = std::move(row);
+    return Status::kOk;
+  });
+}
+
+Status ObjectStore::find(const Query& query, std::vector<ObjectRow>& out) const {
+  out.clear();
+  if (query.limit == 0 || query.after >= kSessionHandleBase - 1) return Status::kOk;
+  const Status status = no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    const unsigned mask =
+        (query.label ? 1u : 0u) | (query.id ? 2u : 0u) | (query.object_class ? 4u : 0u);
+    if (!c.find[mask]) {
+      std::string sql = kFindSql;
+      if (mask & 1u) sql += " AND label = ?2";
+      if (mask & 2u) sql += " AND id = ?3";
+      if (mask & 4u) sql += " AND class = ?4";
+      sql += " AND handle > ?5 ORDER BY handle LIMIT ?6";
+      if (Status st = prepare(c.db.get(), sql, c.find[mask]); !ok(st)) return st;
+    }
+    sqlite3_stmt* s = c.find[mask].get();
+    StatementScope scope(s);
+    Binder bind(s);
+    bind.integer(1, to_sql(query.partition));
+    if (query.label) bind.text(2, *query.label);
+    if (query.id) bind.blob(3, *query.id);
+    if (query.object_class) bind.integer(4, int64_t{*query.object_class});
+    const auto limit = static_cast<int64_t>(std::min<size_t>(query.limit, INT64_MAX));
+    bind.integer(5, to_sql(query.after)).integer(6, limit);
+    if (!bind.ok()) return storage_failure(c.db.get(), "bind find");
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      ObjectRow row;
+      if (Status st = read_row(c.db.get(), s, row); !ok(st)) return st;
+      out.push_back(std::move(row));
+    }
+    return rc == SQLITE_DONE ? Status::kOk : storage_failure(c.db.get(), "find");
+  });
+  if (!ok(status)) out.clear();
+  return status;
+}
+
+Status ObjectStore::is_destroyed(PartitionId partition, std::span<const uint8_t> uid,
+                                 bool& out) const {
+  out = false;
+  return no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st = c.statement(c.is_destroyed,
+                                "SELECT 1 FROM destroyed WHERE partition = ?1 AND uid = ?2", s);
+        !ok(st)) {
+      return st;
+    }
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, to_sql(partition)).blob(2, uid).ok()) {
+      return storage_failure(c.db.get(), "bind is_destroyed");
+    }
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return storage_failure(c.db.get(), "is_destroyed");
+    out = rc == SQLITE_ROW;
+    return Status::kOk;
+  });
+}
+
+Status ObjectStore::count(PartitionId partition, uint64_t& out) const {
+  out = 0;
+  return no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st = c.statement(c.count, "SELECT COUNT(*) FROM objects WHERE partition = ?1", s);
+        !ok(st)) {
+      return st;
+    }
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, to_sql(partition)).ok()) {
+      return storage_failure(c.db.get(), "bind count");
+    }
+    if (sqlite3_step(s) != SQLITE_ROW) return storage_failure(c.db.get(), "count");
+    out = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+    return Status::kOk;
+  });
+}
+
+Status ObjectStore::read_meta(std::string_view name, uint64_t& out) const {
+  out = 0;
+  return no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st = c.statement(c.read_meta, "SELECT value FROM meta WHERE name = ?1", s);
+        !ok(st)) {
+      return st;
+    }
+    StatementScope scope(s);
+    if (!Binder(s).text(1, name).ok()) return storage_failure(c.db.get(), "bind read_meta");
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return Status::kOk;
+    if (rc != SQLITE_ROW) return storage_failure(c.db.get(), "read_meta");
+    const int64_t v = sqlite3_column_int64(s, 0);
+    if (v < 0) return storage_failure(c.db.get(), "read_meta: negative value");
+    out = static_cast<uint64_t>(v);
+    return Status::kOk;
+  });
+}
+
+Status ObjectStore::partitions(std::vector<PartitionId>& out) const {
+  out.clear();
+  const Status status = no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st = c.statement(c.partitions,
+                                "SELECT partition FROM objects UNION "
+                                "SELECT partition FROM destroyed ORDER BY 1",
+                                s);
+        !ok(st)) {
+      return st;
+    }
+    StatementScope scope(s);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const int64_t p = sqlite3_column_int64(s, 0);
+      if (p < 0 || p > int64_t{UINT32_MAX}) {
+        std::fprintf(stderr, "ihsmd: object store: row with an out-of-range partition\n");
+        return Status::kStorageFailure;
+      }
+      out.push_back(static_cast<PartitionId>(p));
+    }
+    return rc == SQLITE_DONE ? Status::kOk : storage_failure(c.db.get(), "partitions");
+  });
+  if (!ok(status)) out.clear();
+  return status;
+}
+
+Status ObjectStore::integrity_check(std::string& report) const {
+  report.clear();
+  return no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    std::vector<std::string> rows;
+    if (Status s = query_text(lease.connection().db.get(), "PRAGMA integrity_check", rows);
+        !ok(s)) {
+      return s;
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i > 0) report += '\n';
+      report += rows[i];
+    }
+    return Status::kOk;
+  });
+}
+
+}  // namespace ihsm::device::store
