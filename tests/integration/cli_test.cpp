@@ -50,9 +50,13 @@ class Cli : public DaemonTest {
                      std::optional<uint32_t> as_uid = std::nullopt) {
     std::vector<std::string> argv = {IHSM_CLI_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> full_env = {"IHSM_PIN",       "IHSM_SO_PIN",
-                                         "IHSM_USER_PIN",  "IHSM_NEW_PIN",
-                                         "IHSM_PARTITION", "IHSM_SOCKET=" + socket_path()};
+    std::vector<std::string> full_env = {"IHSM_PIN",
+                                         "IHSM_SO_PIN",
+                                         "IHSM_USER_PIN",
+                                         "IHSM_NEW_PIN",
+                                         "IHSM_PARTITION",
+                                         "IHSM_BACKUP_SECRET",
+                                         "IHSM_SOCKET=" + socket_path()};
     full_env.insert(full_env.end(), env.begin(), env.end());
     return run_process(argv, full_env, "", std::chrono::seconds(60), as_uid);
   }
@@ -335,6 +339,98 @@ TEST_F(Cli, KeyGenerateUsesTheDeviceDefaults) {
   EXPECT_NE(r.err.find("KEY_SIZE_INVALID"), std::string::npos) << r.err;
   r = ihsm({"key", "generate", "-p", "p", "--flags", "sign,bogus"}, pin);
   EXPECT_EQ(r.exit_code, 2) << r.describe();
+}
+
+TEST_F(Cli, TokenKeysMaskedBlobsAndCertificates) {
+  create_partition("tok");
+  const std::vector<std::string> pin = {std::string("IHSM_PIN=") + kUser};
+  json gen =
+      ihsm_json({"key", "generate", "-p", "tok", "--label", "web", "--id", "0a0b", "--token"}, pin);
+  EXPECT_EQ(gen.at("private_key").at("token"), true);
+  const uint64_t priv = gen.at("private_key").at("handle");
+  const std::string pub = file("web.pem", gen.at("public_key_pem").get<std::string>());
+
+  // A later process finds it and signs with it; openssl verifies.
+  json list = ihsm_json({"key", "list", "-p", "tok", "--label", "web"}, pin);
+  ASSERT_EQ(list.at("keys").size(), 2u);
+  const std::string data = file("data.txt", "token keys outlive the command\n");
+  const std::string sig = dir().file("sig.der");
+  ProcessResult r =
+      ihsm({"sign", "-p", "tok", "--key", std::to_string(priv), "--in", data, "--out", sig}, pin);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(openssl_verify("sha256", pub, sig, data).exit_code, 0);
+
+  // Its masked blob loads back to the same key until the key is destroyed.
+  const std::string blob = dir().file("web.masked");
+  r = ihsm({"key", "export-masked", "-p", "tok", "--key", std::to_string(priv), "--out", blob},
+           pin);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  json loaded = ihsm_json({"key", "load-masked", "-p", "tok", "--in", blob}, pin);
+  EXPECT_EQ(loaded.at("key").at("handle"), priv);
+  r = ihsm({"key", "destroy", "-p", "tok", "--key", std::to_string(priv)}, pin);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  r = ihsm({"key", "load-masked", "-p", "tok", "--in", blob}, pin);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("MASKED_KEY_REVOKED"), std::string::npos) << r.err;
+
+  // A PEM certificate is stored as DER next to the key and read back.
+  const std::string key_pem = dir().file("ca.key"), cert_pem = dir().file("ca.pem");
+  ProcessResult ca = run_process({IHSM_OPENSSL_BIN, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", key_pem, "-out",
+                                  cert_pem, "-subj", "/CN=ihsm test", "-days", "1"});
+  ASSERT_EQ(ca.exit_code, 0) << ca.describe();
+  json cert = ihsm_json({"object", "create", "-p", "tok", "--in", cert_pem, "--label", "web",
+                         "--id", "0a0b", "--token"},
+                        pin);
+  EXPECT_EQ(cert.at("object").at("class"), "certificate");
+  const std::string der = dir().file("back.der");
+  r = ihsm({"object", "get", "-p", "tok", "--key",
+            std::to_string(cert.at("object").at("handle").get<uint64_t>()), "--out", der},
+           pin);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ProcessResult x =
+      run_process({IHSM_OPENSSL_BIN, "x509", "-inform", "DER", "-in", der, "-noout", "-subject"});
+  EXPECT_EQ(x.exit_code, 0) << x.describe();
+  EXPECT_NE(x.out.find("ihsm test"), std::string::npos) << x.out;
+  list = ihsm_json({"key", "list", "-p", "tok", "--class", "certificate"}, pin);
+  EXPECT_EQ(list.at("keys").size(), 1u);
+}
+
+TEST_F(Cli, BackupResetRestore) {
+  create_partition("bk");
+  const std::vector<std::string> pin = {std::string("IHSM_PIN=") + kUser};
+  json gen = ihsm_json({"key", "generate", "-p", "bk", "--label", "keep", "--token"}, pin);
+  const uint64_t priv = gen.at("private_key").at("handle");
+  const std::string pub = file("keep.pem", gen.at("public_key_pem").get<std::string>());
+  const std::string backup = dir().file("bk.backup");
+  const std::vector<std::string> secret = {"IHSM_BACKUP_SECRET=correct horse battery"};
+  json b = ihsm_json({"backup", "-p", "bk", "--out", backup}, secret);
+  EXPECT_EQ(b.at("records"), 2);
+  EXPECT_EQ(b.at("backup_secret"), true);
+
+  ProcessResult r = ihsm({"partition", "reset", "bk"}, {std::string("IHSM_SO_PIN=") + kSo,
+                                                        std::string("IHSM_USER_PIN=") + kUser});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_TRUE(ihsm_json({"key", "list", "-p", "bk"}, pin).at("keys").empty());
+
+  // Without the secret the reset partition cannot take the backup back.
+  r = ihsm({"restore", "-p", "bk", "--in", backup});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("BACKUP_SECRET_REQUIRED"), std::string::npos) << r.err;
+  // A truncated file is refused before anything is sent.
+  const std::string whole = read_file(backup);
+  const std::string cut = file("cut.backup", whole.substr(0, whole.size() - 20));
+  r = ihsm({"restore", "-p", "bk", "--in", cut}, secret);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+
+  json restored = ihsm_json({"restore", "-p", "bk", "--in", backup}, secret);
+  EXPECT_EQ(restored.at("restored"), 2);
+  const std::string data = file("data.txt", "restored keys sign\n");
+  const std::string sig = dir().file("sig.der");
+  r = ihsm({"sign", "-p", "bk", "--key", std::to_string(priv), "--in", data, "--out", sig}, pin);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(openssl_verify("sha256", pub, sig, data).exit_code, 0);
 }
 
 TEST_F(Cli, RandomAndCipherRoundTrip) {
