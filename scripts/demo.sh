@@ -135,6 +135,32 @@ step "AES-256-GCM: encrypt a file under a device key, decrypt it, compare"
 head -c 4096 /dev/urandom >"$work/data.bin"
 show "$ihsm" cipher-roundtrip --in "$work/data.bin"
 
+step "A durable token key: generated once, used by later processes"
+label="demo-token-$(date -u +%Y%m%dT%H%M%S)-$$"
+gen=$("$ihsm" --json key generate --label "$label" --token)
+# The private key's handle, from the JSON (no jq needed).
+handle=$(printf '%s' "$gen" | tr -d ' \n' |
+  sed -n 's/.*"private_key":{[^}]*"handle":\([0-9]*\).*/\1/p')
+if [ -z "$handle" ]; then
+  echo "could not read the new key's handle from: $gen" >&2
+  exit 1
+fi
+echo "token key pair '$label': private key handle $handle (kept masked in the device's store)"
+show "$ihsm" key list --label "$label"
+show "$ihsm" sign --key "$handle" --in "$work/message.txt" --out "$work/token.sig" \
+  --pubkey-out "$work/token.pem"
+show openssl dgst -sha256 -verify "$work/token.pem" -signature "$work/token.sig" \
+  "$work/message.txt"
+
+step "Backup, destroy, restore: the key comes back (this device only)"
+export IHSM_BACKUP_SECRET="${IHSM_BACKUP_SECRET:-demo-backup-secret-9753}"
+show "$ihsm" backup --out "$work/demo.backup"
+show "$ihsm" key destroy --key "$handle"
+show "$ihsm" restore --in "$work/demo.backup"
+show "$ihsm" sign --key "$handle" --in "$work/message.txt" --out "$work/token2.sig"
+show openssl dgst -sha256 -verify "$work/token.pem" -signature "$work/token2.sig" \
+  "$work/message.txt"
+
 step "Done"
 echo "state directory: $state_dir   socket: $IHSM_SOCKET"
 echo "Try: $ihsm --help"
