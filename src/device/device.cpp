@@ -149,7 +149,7 @@ Status Device::open_store() {
   return purge.empty() ? Status::kOk : store_->write(std::move(purge));
 }
 
-Status Device::next_key_incarnation(uint32_t& out) {
+Status Device::next_key_incarnation(uint64_t& out) {
   std::lock_guard lock(incarnation_mutex_);
   if (incarnation_next_ == incarnation_limit_) {
     // Reserve a block durably before handing out any value of it, so a
@@ -157,7 +157,7 @@ Status Device::next_key_incarnation(uint32_t& out) {
     uint64_t base = 0;
     Status s = store_->read_meta(kIncarnationMeta, base);
     if (!ok(s)) return s;
-    if (base + kIncarnationBlock > (uint64_t{1} << 32)) return Status::kResourceExhausted;
+    if (base > (uint64_t{1} << 62)) return Status::kResourceExhausted;  // never, in practice
     std::vector<store::WriteOp> ops;
     ops.push_back(store::SetMeta{kIncarnationMeta, base + kIncarnationBlock});
     s = store_->write(std::move(ops));
@@ -165,7 +165,7 @@ Status Device::next_key_incarnation(uint32_t& out) {
     incarnation_next_ = base;
     incarnation_limit_ = base + kIncarnationBlock;
   }
-  out = static_cast<uint32_t>(incarnation_next_++);
+  out = incarnation_next_++;
   return Status::kOk;
 }
 

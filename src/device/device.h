@@ -97,10 +97,10 @@ class Device {
   // KBKDF(backup root, partition id || owner backup secret).
   Status derive_backup_key(PartitionId id, std::span<const uint8_t> backup_secret,
                            SecretBytes& out) const;
-  // A 32-bit value never handed out before on this device (across
-  // restarts): the fixed field of a key's GCM IVs each time a key enters
-  // memory, so two incarnations of one stored key never share IVs.
-  Status next_key_incarnation(uint32_t& out);
+  // A value never handed out before on this device (across restarts):
+  // the fixed field of a key's GCM IVs each time a key enters memory, so
+  // two incarnations of one stored key never share IVs.
+  Status next_key_incarnation(uint64_t& out);
 
   // Partitions.
   Status create_partition(const std::string& name, std::optional<uint32_t> uid,

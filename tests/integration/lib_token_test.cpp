@@ -108,6 +108,32 @@ TEST_F(LibToken, TokenKeysSurviveRestartAndCrashSessionKeysDoNot) {
   EXPECT_TRUE(s().find_keys(query("session-aes")).value().empty());
 }
 
+// A stored key enters memory again after each restart (and after each
+// cache eviction or masked load): its GCM IVs must still never repeat, so
+// each incarnation gets a fixed field never handed out before.
+TEST_F(LibToken, GcmIvsOfAStoredKeyNeverRepeatAcrossRestarts) {
+  KeyTemplate t = aes_flags("iv");
+  t.token = true;
+  auto key = s().generate_aes_key(256, t);
+  ASSERT_OK(key);
+  std::set<Bytes> ivs;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 3; ++i) {
+      auto ct = s().encrypt_gcm(key.value(), to_bytes("x"), {});
+      ASSERT_OK(ct);
+      EXPECT_TRUE(ivs.insert(ct.value().iv).second) << "IV repeated in round " << round;
+    }
+    auto blob = s().export_masked_key(key.value());
+    ASSERT_OK(blob);
+    session_.reset();
+    client_.reset();
+    daemon().kill_hard();  // no clean shutdown: the counter must still move on
+    ASSERT_TRUE(daemon().start());
+    relogin();
+  }
+  EXPECT_EQ(ivs.size(), 9u);
+}
+
 TEST_F(LibToken, DestroyAndAttributeChangesAreDurable) {
   const KeyPair a = token_ec_pair("a");
   const KeyPair b = token_ec_pair("b");
@@ -451,6 +477,23 @@ TEST_F(LibBackup, RefusedOnASecondDeviceAndWhenTampered) {
   const PartitionId p2 = make_partition(c2, "tokens").id;
   EXPECT_STATUS(c2.restore_partition(p2, b.header, b.records, &secret), Status::kBackupWrongDevice);
   EXPECT_TRUE(second.stop());
+}
+
+TEST_F(LibBackup, ObjectsLiveInOnePartitionAtATime) {
+  token_ec_pair("one home");
+  const Backup b = backup(kBackupSecret);
+  const PartitionId other = make_partition(*client_, "clone").id;
+  SecretPin secret(kBackupSecret);
+  auto r = client_->restore_partition(other, b.header, b.records, &secret);
+  EXPECT_STATUS(r, Status::kObjectExists);
+  // Once the source partition is gone, its backup restores elsewhere.
+  session_.reset();
+  ASSERT_OK(client_->delete_partition(partition_));
+  r = client_->restore_partition(other, b.header, b.records, &secret);
+  ASSERT_OK(r);
+  EXPECT_EQ(r.value().restored, 2u);
+  Session os = login(*client_, other);
+  EXPECT_EQ(os.find_keys(query("one home")).value().size(), 2u);
 }
 
 TEST_F(LibBackup, OnlyTheOwnerBacksUpAndRestores) {

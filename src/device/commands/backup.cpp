@@ -243,6 +243,13 @@ Status PartitionRestore(CommandContext& ctx, const cbor::MapReader& in, Reply& o
   const uint64_t restored = writes.size() / 2;
   if (!writes.empty()) {
     s = ctx.device.store().write(std::move(writes));
+    // Objects have one home on a device: the same uid cannot live in two
+    // partitions at once.
+    if (s == Status::kObjectExists) {
+      return fail(out, s,
+                  "objects of this backup exist in another partition of this device: restore "
+                  "into the partition they came from, or delete that one first");
+    }
     if (!ok(s)) return s;
   }
   out.body.set(kCount, Value::uint(restored));

@@ -62,18 +62,20 @@ struct KeyObject {
   SecretBytes secret;
 
   // Device-generated GCM IVs follow SP 800-38D 8.2.1's deterministic
-  // construction: a 32-bit fixed field drawn when the key enters the key
-  // table, then a 64-bit invocation counter. Two IVs drawn from one key
-  // object can never be equal; the counter stops at 2^32 invocations.
+  // construction: a 64-bit fixed field naming this incarnation of the key
+  // (Device::next_key_incarnation: never repeats on a device, also for a
+  // stored key loaded again after a restart), then a 32-bit invocation
+  // counter. Two IVs drawn under one key can never be equal; one
+  // incarnation stops at 2^32 invocations.
   static constexpr uint64_t kMaxGcmInvocations = 1ull << 32;
-  uint32_t gcm_fixed_field = 0;
+  uint64_t gcm_fixed_field = 0;
   mutable std::atomic<uint64_t> gcm_invocations{0};
   // False when the key has used up its invocations.
   bool next_gcm_iv(uint8_t (&iv)[12]) const {
     const uint64_t n = gcm_invocations.fetch_add(1);
     if (n >= kMaxGcmInvocations) return false;
-    for (int i = 0; i < 4; ++i) iv[i] = static_cast<uint8_t>(gcm_fixed_field >> (24 - 8 * i));
-    for (int i = 0; i < 8; ++i) iv[4 + i] = static_cast<uint8_t>(n >> (56 - 8 * i));
+    for (int i = 0; i < 8; ++i) iv[i] = static_cast<uint8_t>(gcm_fixed_field >> (56 - 8 * i));
+    for (int i = 0; i < 4; ++i) iv[8 + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
     return true;
   }
 

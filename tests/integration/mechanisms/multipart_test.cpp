@@ -264,10 +264,9 @@ TEST_F(MechMultiPart, DigestInChunksEqualsOneShot) {
 }
 
 // Device-drawn GCM IVs are SP 800-38D's deterministic construction: one
-// fixed field per key, then a counter. Consecutive IVs of one key share the
-// fixed field and count up by one, across one-shot and multi-part calls and
-// GCM wraps, so no two can ever collide (random IVs would only make a
-// collision unlikely).
+// 64-bit fixed field per key incarnation, then a 32-bit counter. Consecutive IVs of one key share
+// the fixed field and count up by one, across one-shot and multi-part calls and GCM wraps, so no
+// two can ever collide (random IVs would only make a collision unlikely).
 TEST_F(MechMultiPart, DeviceGcmIvsNeverRepeatUnderOneKey) {
   const KeyHandle k = import_aes(pattern(32, 0x2a));
   std::vector<Bytes> ivs;
@@ -282,19 +281,22 @@ TEST_F(MechMultiPart, DeviceGcmIvsNeverRepeatUnderOneKey) {
   }
   auto counter = [](const Bytes& iv) {
     uint64_t n = 0;
-    for (size_t i = 4; i < 12; ++i) n = (n << 8) | iv[i];
+    for (size_t i = 8; i < 12; ++i) n = (n << 8) | iv[i];
     return n;
   };
+  auto fixed = [](const Bytes& iv) { return Bytes(iv.begin(), iv.begin() + 8); };
   for (size_t i = 1; i < ivs.size(); ++i) {
     ASSERT_EQ(ivs[i].size(), 12u);
-    EXPECT_TRUE(std::equal(ivs[i].begin(), ivs[i].begin() + 4, ivs[0].begin())) << i;
+    EXPECT_EQ(fixed(ivs[i]), fixed(ivs[0])) << i;
     EXPECT_EQ(counter(ivs[i]), counter(ivs[i - 1]) + 1) << i;
   }
-  // Another key has its own fixed field (equal only with probability 2^-32).
+  // Another key has its own fixed field, never one handed out before on
+  // this device (a durable counter), and starts counting at 0.
   const KeyHandle other = import_aes(pattern(32, 0x2c));
   auto o = op().encrypt(other, cipher(Mechanism::kAesGcm, std::nullopt, {}), pattern(8, 0x2b));
   MECH_ASSERT_OK(o);
   EXPECT_EQ(counter(o->iv), 0u);
+  EXPECT_NE(fixed(o->iv), fixed(ivs[0]));
 }
 
 }  // namespace
