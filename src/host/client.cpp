@@ -762,49 +762,28 @@ Result<KeyHandle> Session::create_object(const ObjectSpec& spec) {
     body.set(field::kApplication, cbor::Value::text(spec.application));
   }
   if (spec.token) body.set(field::kToken, cbor::Value::boolean(true));
-  auto r = session_call(connection_, id_, Opcode::kCreateObject, body);
-  if (!r) return failure<KeyHandle>(r);
-  Reader m(r.value());
-  KeyHandle handle = 0;
-  m.uint(field::kKey, handle);
-  if (!m.good()) return failure<KeyHandle>(m);
-  return handle;
+  return handle_field(session_call(connection_, id_, Opcode::kCreateObject, body));
 }
 
 Result<Bytes> Session::object_value(KeyHandle object) {
-  auto r = session_call(connection_, id_, Opcode::kGetObjectValue,
-                        cbor::Value::map().set(field::kKey, cbor::Value::uint(object)));
-  if (!r) return failure<Bytes>(r);
-  Reader m(r.value());
-  Bytes value;
-  m.bytes(field::kValue, value, protocol::kMaxObjectValue);
-  if (!m.good()) return failure<Bytes>(m);
-  return value;
+  return bytes_field(session_call(connection_, id_, Opcode::kGetObjectValue,
+                                  cbor::Value::map().set(field::kKey, cbor::Value::uint(object))),
+                     field::kValue, protocol::kMaxObjectValue);
 }
 
 Result<Bytes> Session::export_masked_key(KeyHandle key) {
-  auto r = session_call(connection_, id_, Opcode::kExportMaskedKey,
-                        cbor::Value::map().set(field::kKey, cbor::Value::uint(key)));
-  if (!r) return failure<Bytes>(r);
-  Reader m(r.value());
-  Bytes blob;
-  m.bytes(field::kMaskedKey, blob, protocol::kMaxMaskedRecord);
-  if (!m.good()) return failure<Bytes>(m);
-  return blob;
+  return bytes_field(session_call(connection_, id_, Opcode::kExportMaskedKey,
+                                  cbor::Value::map().set(field::kKey, cbor::Value::uint(key))),
+                     field::kMaskedKey, protocol::kMaxMaskedRecord);
 }
 
 Result<KeyHandle> Session::load_masked_key(const Bytes& blob) {
   if (blob.size() > protocol::kMaxMaskedRecord) {
     return {Status::kFieldTooLarge, detail("a masked blob is at most 36 KiB")};
   }
-  auto r = session_call(connection_, id_, Opcode::kLoadMaskedKey,
-                        cbor::Value::map().set(field::kMaskedKey, cbor::Value::bytes(blob)));
-  if (!r) return failure<KeyHandle>(r);
-  Reader m(r.value());
-  KeyHandle handle = 0;
-  m.uint(field::kKey, handle);
-  if (!m.good()) return failure<KeyHandle>(m);
-  return handle;
+  return handle_field(
+      session_call(connection_, id_, Opcode::kLoadMaskedKey,
+                   cbor::Value::map().set(field::kMaskedKey, cbor::Value::bytes(blob))));
 }
 
 Done Session::destroy_key(KeyHandle key) {

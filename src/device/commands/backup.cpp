@@ -101,21 +101,11 @@ Status make_header(CommandContext& ctx, const Partition& p, const SecretBytes* s
   return Status::kOk;
 }
 
-std::shared_ptr<Partition> target_partition(CommandContext& ctx, const cbor::MapReader& in,
-                                            Status& status) {
-  uint64_t id = 0;
-  status = in.get_uint(kPartition, id, UINT32_MAX);
-  if (!ok(status)) return nullptr;
-  auto p = ctx.device.find_partition(static_cast<PartitionId>(id));
-  if (!p) status = Status::kNoSuchPartition;
-  return p;
-}
-
 }  // namespace
 
 Status PartitionBackup(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   Status s;
-  auto p = target_partition(ctx, in, s);
+  auto p = partition_named(ctx, in, s);
   if (!p) return s;
   std::optional<uint64_t> after;
   s = in.opt_uint(kAfter, after, store::kSessionHandleBase);
@@ -159,7 +149,7 @@ Status PartitionBackup(CommandContext& ctx, const cbor::MapReader& in, Reply& ou
 
 Status PartitionRestore(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   Status s;
-  auto p = target_partition(ctx, in, s);
+  auto p = partition_named(ctx, in, s);
   if (!p) return s;
   Bytes header_bytes;
   s = in.get_bytes(kBackupHeader, header_bytes, 4096);

@@ -22,6 +22,10 @@ Status verify_pin(CommandContext& ctx, Partition& partition, Role role, const Se
                   Reply& out);
 cbor::Value partition_info_to_cbor(const PartitionInfo& info);
 cbor::Value key_info_to_cbor(const KeyInfo& info);
+// The partition named by Field::kPartition (owner commands); nullptr with
+// `status` kNoSuchPartition or the field's error.
+std::shared_ptr<Partition> partition_named(CommandContext& ctx, const cbor::MapReader& in,
+                                           Status& status);
 // Sets the human-readable detail of an error reply.
 Status fail(Reply& out, Status status, std::string_view message);
 

@@ -7,6 +7,16 @@ namespace ihsm::device::commands {
 using cbor::Value;
 using namespace protocol;
 
+std::shared_ptr<Partition> partition_named(CommandContext& ctx, const cbor::MapReader& in,
+                                           Status& status) {
+  uint64_t id = 0;
+  status = in.get_uint(kPartition, id, UINT32_MAX);
+  if (!ok(status)) return nullptr;
+  auto p = ctx.device.find_partition(static_cast<PartitionId>(id));
+  if (!p) status = Status::kNoSuchPartition;
+  return p;
+}
+
 Status fail(Reply& out, Status status, std::string_view message) {
   out.body.set(kMessage, Value::text(message));
   return status;

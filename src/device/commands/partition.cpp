@@ -10,16 +10,6 @@ namespace {
 
 constexpr uint64_t kMaxSessionsLimit = 4096;
 
-std::shared_ptr<Partition> named_partition(CommandContext& ctx, const cbor::MapReader& in,
-                                           Status& status) {
-  uint64_t id = 0;
-  status = in.get_uint(kPartition, id, UINT32_MAX);
-  if (!ok(status)) return nullptr;
-  auto p = ctx.device.find_partition(static_cast<PartitionId>(id));
-  if (!p) status = Status::kNoSuchPartition;
-  return p;
-}
-
 }  // namespace
 
 Status PartitionCreate(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
@@ -98,7 +88,7 @@ Status PartitionReset(CommandContext& ctx, const cbor::MapReader& in, Reply& out
 
 Status PartitionUnlockOfficer(CommandContext& ctx, const cbor::MapReader& in, Reply&) {
   Status s;
-  auto p = named_partition(ctx, in, s);
+  auto p = partition_named(ctx, in, s);
   if (!p) return s;
   {
     std::lock_guard lock(p->mutex);
