@@ -99,8 +99,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ihsmd: signal %d: shutting down\n", sig);
     server.stop();
   });
-  std::fprintf(stderr, "ihsmd: ready: serving %s (state %s, %zu partitions)\n",
-               config.socket_path.c_str(), config.state_dir.c_str(), dev.partitions().size());
+  const size_t partitions = dev.partitions().size();
+  std::fprintf(stderr, "ihsmd: ready: serving %s (state %s, %zu partition%s)\n",
+               config.socket_path.c_str(), config.state_dir.c_str(), partitions,
+               partitions == 1 ? "" : "s");
   server.run();
   // If run() ended for another reason, wake the signal thread.
   ::kill(::getpid(), SIGTERM);
