@@ -198,6 +198,9 @@ class Session {
   Done unlock_user();                                                // officer
   Result<Role> role();
   Done close();
+  // Forgets the session without a word to the device (a forked child must
+  // not speak on its parent's connection).
+  void release();
 
   Result<KeyHandle> generate_aes_key(uint32_t bits, const KeyTemplate& tmpl);
   Result<KeyPair> generate_ec_key_pair(Curve curve, const KeyTemplate& public_tmpl,

@@ -610,6 +610,11 @@ Session::~Session() {
   }
 }
 
+void Session::release() {
+  id_ = 0;
+  connection_.reset();
+}
+
 Session::Session(Session&& other) noexcept
     : connection_(std::move(other.connection_)),
       id_(std::exchange(other.id_, 0)),

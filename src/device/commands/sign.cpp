@@ -11,9 +11,9 @@ using namespace protocol;
 
 namespace {
 
-// DER DigestInfo prefixes (RFC 8017 9.2 note 1): CKM_RSA_PKCS signs a
-// DigestInfo the caller built; we accept only SHA-2 ones and sign them as
-// digests, so the device never signs arbitrary padded data.
+// DER DigestInfo prefixes (RFC 8017 9.2 note 1): CKM_RSA_PKCS over a
+// SHA-2 DigestInfo the caller built is an approved signature of that
+// digest; other input is padded and signed as given, not approved.
 struct DigestInfoPrefix {
   crypto::Hash hash;
   std::array<uint8_t, 19> prefix;
@@ -84,9 +84,11 @@ Status plan(const CommandContext& ctx, const cbor::MapReader& in, Mechanism mech
           break;
         }
       }
+      // Anything else is signed as given (TLS 1.1's MD5+SHA-1, or a
+      // DigestInfo of another hash): allowed, but not an approved service.
       if (!matched) {
-        return fail(out, Status::kDataLengthInvalid,
-                    "RSA-PKCS input must be a SHA-256/384/512 DigestInfo");
+        p.rsa.raw = true;
+        out.approved = false;
       }
       p.rsa.padding = crypto::RsaPadding::kPkcs1;
       p.rsa.hash_input = false;
@@ -145,7 +147,7 @@ Status plan(const CommandContext& ctx, const cbor::MapReader& in, Mechanism mech
   if (key.key_type != want_type || key.object_class != want_class) {
     return Status::kKeyTypeMismatch;
   }
-  if (p.kind == SignPlan::Kind::kRsa && !p.rsa.hash_input &&
+  if (p.kind == SignPlan::Kind::kRsa && !p.rsa.hash_input && !p.rsa.raw &&
       p.data.size() != crypto::hash_size(p.rsa.hash)) {
     return Status::kDataLengthInvalid;
   }

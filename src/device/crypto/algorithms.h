@@ -48,6 +48,10 @@ struct RsaSignParams {
   bool hash_input = true;
   Hash mgf1 = Hash::kSha256;  // PSS only
   uint32_t salt_length = 32;  // PSS only; at most modulus - hash - 2
+  // PKCS#1 v1.5 only, with hash_input false: `data` is padded and signed
+  // as given (1 .. modulus - 11 bytes), no DigestInfo (CKM_RSA_PKCS over
+  // caller-built input; not an approved service).
+  bool raw = false;
 };
 Status rsa_sign(EVP_PKEY* key, const RsaSignParams& p, std::span<const uint8_t> data, Bytes& sig);
 // kSignatureInvalid when the signature does not verify.

@@ -36,6 +36,14 @@ Status check_sign_params(EVP_PKEY* key, const RsaSignParams& p, size_t data_size
     default:
       return Status::kMechanismParamInvalid;
   }
+  if (p.raw) {
+    const int k = EVP_PKEY_get_size(key);
+    if (p.padding != RsaPadding::kPkcs1 || p.hash_input) return Status::kMechanismParamInvalid;
+    if (data_size == 0 || k < 11 || data_size > static_cast<size_t>(k) - 11) {
+      return Status::kDataLengthInvalid;
+    }
+    return Status::kOk;
+  }
   if (!p.hash_input && data_size != hash_size(p.hash)) return Status::kDataLengthInvalid;
   return Status::kOk;
 }
@@ -123,8 +131,9 @@ Status rsa_sign(EVP_PKEY* key, const RsaSignParams& p, std::span<const uint8_t> 
            EVP_DigestSign(mctx.get(), result.data(), &len, data.data(), data.size()) == 1;
   } else {
     PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+    // Without a signature digest OpenSSL pads the input as it is (raw).
     good = ctx && EVP_PKEY_sign_init(ctx.get()) == 1 && set_padding(ctx.get(), p) &&
-           EVP_PKEY_CTX_set_signature_md(ctx.get(), hash_md(p.hash)) == 1 &&
+           (p.raw || EVP_PKEY_CTX_set_signature_md(ctx.get(), hash_md(p.hash)) == 1) &&
            EVP_PKEY_sign(ctx.get(), result.data(), &len, data.data(), data.size()) == 1;
   }
   if (!good || len != result.size()) {
@@ -155,7 +164,7 @@ Status rsa_verify(EVP_PKEY* key, const RsaSignParams& p, std::span<const uint8_t
   } else {
     PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
     if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1 || !set_padding(ctx.get(), p) ||
-        EVP_PKEY_CTX_set_signature_md(ctx.get(), hash_md(p.hash)) != 1) {
+        (!p.raw && EVP_PKEY_CTX_set_signature_md(ctx.get(), hash_md(p.hash)) != 1)) {
       ERR_clear_error();
       return Status::kCryptoFailure;
     }

@@ -133,6 +133,26 @@ void rsa_both_ways(Session& session, const Exported& e) {
     MECH_EXPECT_OK(session.verify(e.pair.public_handle, Mechanism::kRsaPkcs,
                                   ref::digest_info(c.hash, message), *sig));
 
+    // RSA-PKCS over input that is no SHA-2 DigestInfo (36 bytes, TLS 1.1's
+    // MD5+SHA-1 shape): padded and signed as given, not approved. PKCS#1
+    // v1.5 is deterministic, so OpenSSL's own raw signature must match.
+    const Bytes tls11 = Bytes(36, 0x5c);
+    auto plain = session.sign(e.pair.private_handle, Mechanism::kRsaPkcs, tls11, {});
+    MECH_ASSERT_OK(plain);
+    EXPECT_FALSE(session.last_approved());
+    {
+      EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, e.priv.get(), nullptr);
+      ASSERT_NE(ctx, nullptr);
+      size_t len = modulus;
+      Bytes expected(modulus);
+      ASSERT_EQ(EVP_PKEY_sign_init(ctx), 1);
+      ASSERT_EQ(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING), 1);
+      ASSERT_EQ(EVP_PKEY_sign(ctx, expected.data(), &len, tls11.data(), tls11.size()), 1);
+      EVP_PKEY_CTX_free(ctx);
+      EXPECT_EQ(*plain, expected);
+    }
+    MECH_EXPECT_OK(session.verify(e.pair.public_handle, Mechanism::kRsaPkcs, tls11, *plain));
+
     // PSS, hash-then-sign and digest input (CKM_RSA_PKCS_PSS): randomised.
     auto psig = session.sign(e.pair.private_handle, c.pss, message, pss_params);
     MECH_ASSERT_OK(psig);

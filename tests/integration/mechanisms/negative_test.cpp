@@ -383,8 +383,10 @@ TEST_F(MechNegative, SignatureVerifyFailuresOnEcdsaAndRsa) {
                      Status::kMechanismParamInvalid);
   MECH_EXPECT_STATUS(s().sign(rsa->private_handle, Mechanism::kSha256RsaPkcsPss, message, {}),
                      Status::kMechanismParamInvalid);
-  // RSA-PKCS over something that is not a SHA-2 DigestInfo.
-  MECH_EXPECT_STATUS(s().sign(rsa->private_handle, Mechanism::kRsaPkcs, Bytes(51, 1), {}),
+  // RSA-PKCS over raw input: at most modulus - 11 bytes (and never empty).
+  MECH_EXPECT_STATUS(s().sign(rsa->private_handle, Mechanism::kRsaPkcs, Bytes(256 - 10, 1), {}),
+                     Status::kDataLengthInvalid);
+  MECH_EXPECT_STATUS(s().sign(rsa->private_handle, Mechanism::kRsaPkcs, Bytes{}, {}),
                      Status::kDataLengthInvalid);
   auto rsig = s().sign(rsa->private_handle, Mechanism::kSha256RsaPkcs, message, {});
   MECH_ASSERT_OK(rsig);

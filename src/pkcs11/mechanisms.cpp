@@ -1,0 +1,48 @@
+// The mechanisms the module offers: exactly what the device does
+// (docs/mechanisms.md), with PKCS#11's key-size units (bits for RSA and
+// EC, bytes for AES and generic secrets).
+#include "pkcs11/module.h"
+
+namespace ihsm::pkcs11 {
+
+const std::vector<MechanismEntry>& mechanism_table() {
+  constexpr CK_FLAGS kEc = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+  constexpr CK_FLAGS kSignVerify = CKF_SIGN | CKF_VERIFY;
+  constexpr CK_FLAGS kCipher = CKF_ENCRYPT | CKF_DECRYPT;
+  static const std::vector<MechanismEntry> table = {
+      {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_GENERATE_KEY_PAIR},
+      // PKCS#1 v1.5 signatures only: its decryption is refused (Bleichenbacher).
+      {CKM_RSA_PKCS, 2048, 4096, kSignVerify},
+      {CKM_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
+      {CKM_SHA256_RSA_PKCS, 2048, 4096, kSignVerify},
+      {CKM_SHA384_RSA_PKCS, 2048, 4096, kSignVerify},
+      {CKM_SHA512_RSA_PKCS, 2048, 4096, kSignVerify},
+      {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
+      {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
+      {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
+      {CKM_RSA_PKCS_OAEP, 2048, 4096, kCipher},
+      {CKM_SHA256, 0, 0, CKF_DIGEST},
+      {CKM_SHA384, 0, 0, CKF_DIGEST},
+      {CKM_SHA512, 0, 0, CKF_DIGEST},
+      {CKM_SHA256_HMAC, 14, 512, kSignVerify},
+      {CKM_SHA384_HMAC, 14, 512, kSignVerify},
+      {CKM_SHA512_HMAC, 14, 512, kSignVerify},
+      {CKM_GENERIC_SECRET_KEY_GEN, 14, 512, CKF_GENERATE},
+      {CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_GENERATE_KEY_PAIR | kEc},
+      {CKM_ECDSA, 256, 521, kSignVerify | kEc},
+      {CKM_ECDSA_SHA256, 256, 521, kSignVerify | kEc},
+      {CKM_ECDSA_SHA384, 256, 521, kSignVerify | kEc},
+      {CKM_ECDSA_SHA512, 256, 521, kSignVerify | kEc},
+      {CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
+      {CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
+      {CKM_EDDSA, 255, 255, kSignVerify},
+      {CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE},
+      {CKM_AES_CBC, 16, 32, kCipher},
+      {CKM_AES_CBC_PAD, 16, 32, kCipher},
+      {CKM_AES_CTR, 16, 32, kCipher},
+      {CKM_AES_GCM, 16, 32, kCipher},
+  };
+  return table;
+}
+
+}  // namespace ihsm::pkcs11
