@@ -47,21 +47,36 @@ bool is_p384(EVP_PKEY* key) {
 }
 
 // 0x04 || x || y, each coordinate left-padded to 48 bytes.
-bool uncompressed_point(EVP_PKEY* key, Bytes& out) {
-  ossl::Bn x, y;
-  BIGNUM* px = nullptr;
-  BIGNUM* py = nullptr;
-  const bool got_x = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &px) == 1;
-  x.reset(px);
-  const bool got_y = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &py) == 1;
-  y.reset(py);
-  if (!got_x || !got_y) return false;
-  out.assign(kPointSize, 0);
-  out[0] = 0x04;
-  return BN_bn2binpad(x.get(), out.data() + 1, kCoordinateSize) ==
-             static_cast<int>(kCoordinateSize) &&
-         BN_bn2binpad(y.get(), out.data() + 1 + kCoordinateSize, kCoordinateSize) ==
-             static_cast<int>(kCoordinateSize);
+// The point inside a DER SubjectPublicKeyInfo, read from the structure
+// itself: no key object (whose methods an application's ENGINE may have
+// replaced) is involved.
+bool spki_point(const Bytes& spki, Bytes& out) {
+  const unsigned char* p = spki.data();
+  std::unique_ptr<X509_PUBKEY, decltype(&X509_PUBKEY_free)> pub(
+      d2i_X509_PUBKEY(nullptr, &p, static_cast<long>(spki.size())), &X509_PUBKEY_free);
+  const unsigned char* point = nullptr;
+  int len = 0;
+  if (!pub || X509_PUBKEY_get0_param(nullptr, &point, &len, nullptr, pub.get()) != 1 ||
+      len != static_cast<int>(kPointSize) || point[0] != 0x04) {
+    ossl::clear_errors();
+    return false;
+  }
+  out.assign(point, point + len);
+  return true;
+}
+
+// A key's point, through its SubjectPublicKeyInfo encoding (which works
+// for every EC key, whichever methods back it).
+bool public_point(EVP_PKEY* key, Bytes& out) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) {
+    ossl::clear_errors();
+    return false;
+  }
+  const Bytes spki(der, der + len);
+  OPENSSL_free(der);
+  return spki_point(spki, out);
 }
 
 template <typename T>
@@ -90,7 +105,8 @@ Result<std::shared_ptr<const PinTransportKey>> verify_pin_transport_key(const By
     return {Status::kPinEnvelopeInvalid, detail("PIN transport key is not an ECC P-384 key")};
   }
   ossl::MdCtx md(EVP_MD_CTX_new());
-  if (!md || EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha384(), nullptr, identity.get()) != 1) {
+  if (!md || EVP_DigestVerifyInit_ex(md.get(), nullptr, "SHA384", ossl::libctx(), nullptr,
+                                     identity.get(), nullptr) != 1) {
     return {Status::kCryptoFailure, detail("cannot set up signature verification")};
   }
   if (EVP_DigestVerify(md.get(), signature.data(), signature.size(), transport_spki.data(),
@@ -101,7 +117,7 @@ Result<std::shared_ptr<const PinTransportKey>> verify_pin_transport_key(const By
   }
   auto key = std::make_shared<PinTransportKey>();
   key->spki = transport_spki;
-  if (!uncompressed_point(transport.get(), key->point)) {
+  if (!spki_point(transport_spki, key->point)) {
     return {Status::kPinEnvelopeInvalid, detail("cannot read the PIN transport key point")};
   }
   return std::shared_ptr<const PinTransportKey>(std::move(key));
@@ -117,13 +133,28 @@ Result<cbor::Value> seal_pin(const PinTransportKey& transport_key, const Bytes& 
   if (!peer) return {Status::kPinEnvelopeInvalid, detail("cannot parse the PIN transport key")};
 
   // 1. Ephemeral key and Z = ECDH(e, T).
-  ossl::Pkey ephemeral(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"));
+  // Generated from the transport key's own group through a context on
+  // that (provider) key: a context made by algorithm name would go to an
+  // ENGINE the application set as default for EC, if any.
+  ossl::Pkey ephemeral;
+  {
+    ossl::PkeyCtx gctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), peer.get(), nullptr));
+    EVP_PKEY* generated = nullptr;
+    if (gctx && EVP_PKEY_keygen_init(gctx.get()) == 1 &&
+        EVP_PKEY_keygen(gctx.get(), &generated) == 1) {
+      ephemeral.reset(generated);
+    }
+  }
   Bytes e_point;
-  if (!ephemeral || !uncompressed_point(ephemeral.get(), e_point)) {
+  if (!ephemeral) {
     ossl::clear_errors();
     return {Status::kCryptoFailure, detail("ephemeral P-384 key generation failed")};
   }
-  ossl::PkeyCtx dctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ephemeral.get(), nullptr));
+  if (!public_point(ephemeral.get(), e_point)) {
+    ossl::clear_errors();
+    return {Status::kCryptoFailure, detail("cannot read the ephemeral P-384 point")};
+  }
+  ossl::PkeyCtx dctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), ephemeral.get(), nullptr));
   size_t z_len = 0;
   if (!dctx || EVP_PKEY_derive_init(dctx.get()) != 1 ||
       EVP_PKEY_derive_set_peer_ex(dctx.get(), peer.get(), 1) != 1 ||
@@ -147,8 +178,8 @@ Result<cbor::Value> seal_pin(const PinTransportKey& transport_key, const Bytes& 
 
   SecretBytes okm(kKeySize + kIvSize);
   {
-    std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr),
-                                                          &EVP_KDF_free);
+    std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(
+        EVP_KDF_fetch(ossl::libctx(), "HKDF", nullptr), &EVP_KDF_free);
     std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> kctx(
         kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr, &EVP_KDF_CTX_free);
     char digest[] = "SHA384";
@@ -175,10 +206,12 @@ Result<cbor::Value> seal_pin(const PinTransportKey& transport_key, const Bytes& 
   put_be<uint32_t>(aad, static_cast<uint32_t>(role));
 
   ossl::CipherCtx c(EVP_CIPHER_CTX_new());
+  std::unique_ptr<EVP_CIPHER, decltype(&EVP_CIPHER_free)> gcm(
+      EVP_CIPHER_fetch(ossl::libctx(), "AES-256-GCM", nullptr), &EVP_CIPHER_free);
   Bytes sealed(pin_text.size() + kTagSize);
   int len = 0;
   int final_len = 0;
-  if (!c || EVP_EncryptInit_ex2(c.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+  if (!c || !gcm || EVP_EncryptInit_ex2(c.get(), gcm.get(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kIvSize), nullptr) !=
           1 ||
       EVP_EncryptInit_ex2(c.get(), nullptr, key, iv, nullptr) != 1 ||

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace ihsm::pkcs11 {
@@ -14,6 +16,13 @@ void pad(CK_UTF8CHAR* field, size_t size, std::string_view text) {
 }
 
 }  // namespace
+
+void report_failure(Status s, const std::string& detail) {
+  static const bool enabled = std::getenv("IHSM_PKCS11_DEBUG") != nullptr;
+  if (!enabled) return;
+  std::fprintf(stderr, "libihsm-pkcs11: %.*s%s%s\n", static_cast<int>(status_name(s).size()),
+               status_name(s).data(), detail.empty() ? "" : ": ", detail.c_str());
+}
 
 Module& Module::get() {
   // Never destroyed: an application may call in from atexit handlers.

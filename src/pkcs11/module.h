@@ -70,8 +70,13 @@ struct P11Session {
 
 // Maps a libihsm status to a CK_RV.
 inline CK_RV rv(Status s) { return static_cast<CK_RV>(status_to_ckr(s)); }
+// With IHSM_PKCS11_DEBUG set, a failed device call is told on stderr
+// (status name and the device's message; never data or PINs), since a
+// CK_RV alone often cannot say which of several causes it was.
+void report_failure(Status s, const std::string& detail);
 template <typename T>
 CK_RV rv(const Result<T>& r) {
+  report_failure(r.status(), r.detail().message);
   return rv(r.status());
 }
 

@@ -93,19 +93,19 @@ std::optional<Bytes> bn_param(EVP_PKEY* key, const char* name) {
   return out;
 }
 
-std::optional<Bytes> encoded_public(EVP_PKEY* key) {
-  size_t len = 0;
-  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0, &len) !=
-      1) {
+// The public key bytes inside a SubjectPublicKeyInfo (an EC point, or an
+// Ed25519/X25519 key), read from the structure: no key object is built,
+// whose methods an application's ENGINE may have replaced.
+std::optional<Bytes> spki_public_bytes(const Bytes& spki) {
+  const unsigned char* p = spki.data();
+  std::unique_ptr<X509_PUBKEY, decltype(&X509_PUBKEY_free)> pub(
+      d2i_X509_PUBKEY(nullptr, &p, static_cast<long>(spki.size())), &X509_PUBKEY_free);
+  const unsigned char* bytes = nullptr;
+  int len = 0;
+  if (!pub || X509_PUBKEY_get0_param(nullptr, &bytes, &len, nullptr, pub.get()) != 1 || len <= 0) {
     return std::nullopt;
   }
-  Bytes out(len);
-  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, out.data(),
-                                      out.size(), &len) != 1) {
-    return std::nullopt;
-  }
-  out.resize(len);
-  return out;
+  return Bytes(bytes, bytes + len);
 }
 
 // The certificate fields PKCS#11 lists beside the value.
@@ -338,11 +338,12 @@ class ObjectView {
         out = curve_oid(*info_.curve).value_or(Bytes{});
         return CKR_OK;
       case CKA_EC_POINT: {
-        if (!pub || !info_.curve) return CKR_ATTRIBUTE_TYPE_INVALID;
+        // Also on private keys (as OpenSC's tokens do): libp11 and others
+        // read the point there to build the key's public half.
+        if (secret || !info_.curve) return CKR_ATTRIBUTE_TYPE_INVALID;
         Bytes s;
         if (const CK_RV r = spki(s); r != CKR_OK) return r;
-        Pkey key = parse_spki(s);
-        auto point = key ? encoded_public(key.get()) : std::nullopt;
+        auto point = spki_public_bytes(s);
         if (!point) return CKR_DEVICE_ERROR;
         out = der_octet_string(*point);
         return CKR_OK;
