@@ -10,6 +10,30 @@
 namespace ihsm::pkcs11 {
 namespace {
 
+// `socket = PATH` from a small config file; empty when absent.
+std::string configured_socket() {
+  if (const char* env = std::getenv("IHSM_SOCKET"); env != nullptr && env[0] != '\0') return env;
+  const char* conf = std::getenv("IHSM_PKCS11_CONF");
+  std::FILE* f = std::fopen(conf != nullptr ? conf : "/etc/ihsm/pkcs11.conf", "re");
+  if (f == nullptr) return "";
+  std::string socket;
+  char line[4096];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    std::string_view l(line);
+    while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.remove_suffix(1);
+    const auto eq = l.find('=');
+    if (l.empty() || l.front() == '#' || eq == std::string_view::npos) continue;
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    if (trim(l.substr(0, eq)) == "socket") socket = std::string(trim(l.substr(eq + 1)));
+  }
+  std::fclose(f);
+  return socket;
+}
+
 void pad(CK_UTF8CHAR* field, size_t size, std::string_view text) {
   std::memset(field, ' ', size);
   std::memcpy(field, text.data(), std::min(size, text.size()));
@@ -62,6 +86,7 @@ CK_RV Module::initialize(CK_VOID_PTR args) {
   tokens_.clear();
   sessions_.clear();
   next_session_ = 1;
+  socket_ = configured_socket();
   initialized_ = true;
   pid_ = ::getpid();
   return CKR_OK;
@@ -77,7 +102,9 @@ CK_RV Module::finalize(CK_VOID_PTR reserved) {
   return CKR_OK;
 }
 
-Result<Client> Module::control() { return Client::connect(); }
+Result<Client> Module::connect() { return Client::connect(socket_); }
+
+Result<Client> Module::control() { return connect(); }
 
 Result<PartitionInfo> Module::partition_info(CK_SLOT_ID slot) {
   auto c = control();
@@ -226,7 +253,7 @@ CK_RV Module::open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PT
     // old sessions then report errors; new ones work).
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!token->client) {
-        auto c = Client::connect();
+        auto c = connect();
         if (!c) return rv(c);
         token->client.emplace(std::move(c).value());
       }

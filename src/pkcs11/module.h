@@ -113,6 +113,12 @@ class Module {
 
   // A control connection (device info, partition list, C_InitToken).
   Result<Client> control();
+  // Connects to the daemon the configuration names (see socket_path()).
+  Result<Client> connect();
+  // IHSM_SOCKET; else `socket = PATH` in the file IHSM_PKCS11_CONF names,
+  // or in /etc/ihsm/pkcs11.conf; else libihsm's defaults. Read once per
+  // C_Initialize.
+  const std::string& socket_path() const { return socket_; }
 
  private:
   std::shared_ptr<Token> token_for(CK_SLOT_ID slot, Status& status);
@@ -120,6 +126,7 @@ class Module {
 
   std::shared_mutex lifecycle_;
   bool initialized_ = false;
+  std::string socket_;
   pid_t pid_ = 0;
   std::mutex mutex_;  // tokens_, sessions_, next_session_
   std::map<CK_SLOT_ID, std::shared_ptr<Token>> tokens_;
