@@ -401,6 +401,26 @@ IHSM_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
   });
 }
 
+IHSM_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping,
+                            CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+  return with_session(
+      h, [&](P11Session& s) { return wrap_key(s, mech, wrapping, key, out, out_len); });
+}
+
+IHSM_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
+                              CK_OBJECT_HANDLE unwrapping, CK_BYTE_PTR wrapped, CK_ULONG len,
+                              CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR out) {
+  return with_session(h, [&](P11Session& s) {
+    return unwrap_key(s, mech, unwrapping, wrapped, len, tmpl, count, out);
+  });
+}
+
+IHSM_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE base,
+                              CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR out) {
+  return with_session(h,
+                      [&](P11Session& s) { return derive_key(s, mech, base, tmpl, count, out); });
+}
+
 IHSM_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len) {
   return with_session(h, [&](P11Session& s) { return random(s, out, len); });
 }
@@ -437,12 +457,6 @@ IHSM_NOT_SUPPORTED(C_SignEncryptUpdate,
                    (CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR))
 IHSM_NOT_SUPPORTED(C_DecryptVerifyUpdate,
                    (CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR))
-IHSM_NOT_SUPPORTED(C_WrapKey, (CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE,
-                               CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR))
-IHSM_NOT_SUPPORTED(C_UnwrapKey, (CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_BYTE_PTR,
-                                 CK_ULONG, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR))
-IHSM_NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE,
-                                 CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR))
 IHSM_NOT_SUPPORTED(C_WaitForSlotEvent, (CK_FLAGS, CK_SLOT_ID_PTR, CK_VOID_PTR))
 IHSM_NOT_SUPPORTED(C_SessionCancel, (CK_SESSION_HANDLE, CK_FLAGS))
 IHSM_NOT_SUPPORTED(C_MessageEncryptInit, (CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE))

@@ -20,7 +20,8 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
       {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
       {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, kSignVerify},
-      {CKM_RSA_PKCS_OAEP, 2048, 4096, kCipher},
+      {CKM_RSA_PKCS_OAEP, 2048, 4096, kCipher | CKF_WRAP | CKF_UNWRAP},
+      {CKM_RSA_AES_KEY_WRAP, 2048, 4096, CKF_WRAP | CKF_UNWRAP},
       {CKM_SHA256, 0, 0, CKF_DIGEST},
       {CKM_SHA384, 0, 0, CKF_DIGEST},
       {CKM_SHA512, 0, 0, CKF_DIGEST},
@@ -33,6 +34,7 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_ECDSA_SHA256, 256, 521, kSignVerify | kEc},
       {CKM_ECDSA_SHA384, 256, 521, kSignVerify | kEc},
       {CKM_ECDSA_SHA512, 256, 521, kSignVerify | kEc},
+      {CKM_ECDH1_DERIVE, 255, 521, CKF_DERIVE | kEc},
       {CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
       {CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
       {CKM_EDDSA, 255, 255, kSignVerify},
@@ -41,6 +43,9 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_AES_CBC_PAD, 16, 32, kCipher},
       {CKM_AES_CTR, 16, 32, kCipher},
       {CKM_AES_GCM, 16, 32, kCipher},
+      {CKM_AES_KEY_WRAP, 16, 32, CKF_WRAP | CKF_UNWRAP},
+      {CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_WRAP | CKF_UNWRAP},
+      {CKM_HKDF_DERIVE, 14, 512, CKF_DERIVE},
   };
   return table;
 }

@@ -148,6 +148,25 @@ CK_RV generate_key_pair(P11Session& s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR p
                         CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv, CK_ULONG priv_count,
                         CK_OBJECT_HANDLE_PTR pub_out, CK_OBJECT_HANDLE_PTR priv_out);
 
+// wrap_derive.cpp
+CK_RV wrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping,
+               CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+CK_RV unwrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrapping,
+                 CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                 CK_OBJECT_HANDLE_PTR out);
+CK_RV derive_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE base, CK_ATTRIBUTE_PTR tmpl,
+                 CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
+// objects.cpp, shared with wrap_derive.cpp: a template for a new key.
+struct KeyExtras {
+  std::optional<CK_ULONG> value_len;
+  std::optional<Curve> curve;
+  std::optional<CK_ULONG> modulus_bits;
+  std::optional<CK_ULONG> object_class, key_type;
+};
+CK_RV read_key_template(CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, KeyTemplate& t, KeyExtras& x);
+CK_RV require_logged_in(P11Session& s);
+CK_RV check_writable(P11Session& s, bool token_object);
+
 // mechanisms.cpp
 struct MechanismEntry {
   CK_MECHANISM_TYPE type;

@@ -397,10 +397,14 @@ class ObjectView {
   std::optional<Bytes> spki_, value_;
 };
 
+}  // namespace
+
 CK_RV require_logged_in(P11Session& s) {
   std::lock_guard lock(s.token->mutex);
   return s.token->role == Role::kPublic ? CKR_USER_NOT_LOGGED_IN : CKR_OK;
 }
+
+namespace {
 
 bool attribute_bool(const CK_ATTRIBUTE& a, bool& out) {
   if (a.pValue == nullptr || a.ulValueLen != sizeof(CK_BBOOL)) return false;
@@ -418,13 +422,7 @@ Bytes attribute_bytes(const CK_ATTRIBUTE& a) {
   return Bytes(p, p + a.ulValueLen);
 }
 
-// What a key template says beyond KeyTemplate.
-struct KeyExtras {
-  std::optional<CK_ULONG> value_len;
-  std::optional<Curve> curve;
-  std::optional<CK_ULONG> modulus_bits;
-  std::optional<CK_ULONG> object_class, key_type;
-};
+}  // namespace
 
 // PKCS#11 template -> device key template. Unknown attributes are
 // CKR_ATTRIBUTE_TYPE_INVALID; a few harmless ones are accepted and dropped.
@@ -550,6 +548,8 @@ CK_RV check_writable(P11Session& s, bool token_object) {
   if (token_object && (s.flags & CKF_RW_SESSION) == 0) return CKR_SESSION_READ_ONLY;
   return CKR_OK;
 }
+
+namespace {
 
 bool matches(ObjectView& view, const CK_ATTRIBUTE& a) {
   Bytes have;
