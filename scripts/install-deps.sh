@@ -13,6 +13,10 @@ packages=(
   libseccomp-dev                # daemon hardening
   clang libclang-rt-14-dev      # libFuzzer and sanitizers
   procps psmisc                 # pgrep/pkill/fuser used by the scripts
+  opensc gnutls-bin p11-kit     # PKCS#11 clients (pkcs11-tool, p11tool, p11-kit) run against the module
+  libengine-pkcs11-openssl      # the OpenSSL pkcs11 engine, for interop with the module
+  python3-pykcs11               # PyKCS11: the module tested from Python
+  python3-cryptography          # independent verification in the Python PKCS#11 test
 )
 missing=()
 for p in "${packages[@]}"; do
