@@ -1,15 +1,25 @@
 // The mechanisms the module offers: exactly what the device does
-// (docs/mechanisms.md), with PKCS#11's key-size units (bits for RSA and
-// EC, bytes for AES and generic secrets).
+// (docs/mechanisms.md), with PKCS#11's key-size units (bits for RSA, EC
+// and generic secrets, bytes for AES). Every one runs in the device
+// (CKF_HW).
 #include "pkcs11/module.h"
 
 namespace ihsm::pkcs11 {
+
+namespace {
+
+std::vector<MechanismEntry> with_hw(std::vector<MechanismEntry> table) {
+  for (auto& e : table) e.flags |= CKF_HW;
+  return table;
+}
+
+}  // namespace
 
 const std::vector<MechanismEntry>& mechanism_table() {
   constexpr CK_FLAGS kEc = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
   constexpr CK_FLAGS kSignVerify = CKF_SIGN | CKF_VERIFY;
   constexpr CK_FLAGS kCipher = CKF_ENCRYPT | CKF_DECRYPT;
-  static const std::vector<MechanismEntry> table = {
+  static const std::vector<MechanismEntry> table = with_hw({
       {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_GENERATE_KEY_PAIR},
       // PKCS#1 v1.5 signatures only: its decryption is refused (Bleichenbacher).
       {CKM_RSA_PKCS, 2048, 4096, kSignVerify},
@@ -25,10 +35,10 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_SHA256, 0, 0, CKF_DIGEST},
       {CKM_SHA384, 0, 0, CKF_DIGEST},
       {CKM_SHA512, 0, 0, CKF_DIGEST},
-      {CKM_SHA256_HMAC, 14, 512, kSignVerify},
-      {CKM_SHA384_HMAC, 14, 512, kSignVerify},
-      {CKM_SHA512_HMAC, 14, 512, kSignVerify},
-      {CKM_GENERIC_SECRET_KEY_GEN, 14, 512, CKF_GENERATE},
+      {CKM_SHA256_HMAC, 112, 4096, kSignVerify},
+      {CKM_SHA384_HMAC, 112, 4096, kSignVerify},
+      {CKM_SHA512_HMAC, 112, 4096, kSignVerify},
+      {CKM_GENERIC_SECRET_KEY_GEN, 112, 4096, CKF_GENERATE},
       {CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_GENERATE_KEY_PAIR | kEc},
       {CKM_ECDSA, 256, 521, kSignVerify | kEc},
       {CKM_ECDSA_SHA256, 256, 521, kSignVerify | kEc},
@@ -45,8 +55,8 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_AES_GCM, 16, 32, kCipher},
       {CKM_AES_KEY_WRAP, 16, 32, CKF_WRAP | CKF_UNWRAP},
       {CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_WRAP | CKF_UNWRAP},
-      {CKM_HKDF_DERIVE, 14, 512, CKF_DERIVE},
-  };
+      {CKM_HKDF_DERIVE, 112, 4096, CKF_DERIVE},
+  });
   return table;
 }
 

@@ -54,7 +54,12 @@ Module& Module::get() {
   return *module;
 }
 
-Module::Call::Call(Module& m) : lock_(m.lifecycle_) {
+Module::Call::Call(Module& m) : lock_(m.lifecycle_, std::defer_lock) {
+  if (m.finalizing_) {
+    status_ = CKR_CRYPTOKI_NOT_INITIALIZED;
+    return;
+  }
+  lock_.lock();
   if (!m.initialized_) {
     status_ = CKR_CRYPTOKI_NOT_INITIALIZED;
   } else if (m.pid_ != ::getpid()) {
@@ -94,7 +99,9 @@ CK_RV Module::initialize(CK_VOID_PTR args) {
 
 CK_RV Module::finalize(CK_VOID_PTR reserved) {
   if (reserved != nullptr) return CKR_ARGUMENTS_BAD;
+  finalizing_ = true;
   std::unique_lock lock(lifecycle_);  // waits for calls in flight
+  finalizing_ = false;
   if (!initialized_ || pid_ != ::getpid()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   sessions_.clear();  // ihsm::Session closes its device session
   tokens_.clear();

@@ -12,6 +12,7 @@
 //   CK_RV   = status_to_ckr(), the one mapping in include/ihsm/status.h
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -125,6 +126,10 @@ class Module {
   Result<PartitionInfo> partition_info(CK_SLOT_ID slot);
 
   std::shared_mutex lifecycle_;
+  // Set while C_Finalize waits for calls in flight: new calls turn back at
+  // once instead of queueing (a stream of callers would otherwise starve
+  // the finaliser of the exclusive lock).
+  std::atomic<bool> finalizing_{false};
   bool initialized_ = false;
   std::string socket_;
   pid_t pid_ = 0;
