@@ -504,5 +504,65 @@ TEST_F(Pkcs11Tool, OpensslEngineSignsWithTheTokenKeys) {
   }
 }
 
+// The issue's own words: a self-signed certificate and a CSR made by the
+// OpenSSL CLI with keys held in ihsm, checked by `openssl verify` and
+// `openssl req -verify`.
+TEST_F(Pkcs11Tool, OpensslEngineMakesACertificateAndACsr) {
+  if (std::string(IHSM_PKCS11_ENGINE).empty()) GTEST_SKIP() << "no pkcs11 engine for OpenSSL";
+  init_token();
+  ASSERT_TRUE(succeeded(
+      user({"--keypairgen", "--key-type", "EC:prime256v1", "--label", "k1", "--id", "01"})));
+  ASSERT_TRUE(
+      succeeded(user({"--keypairgen", "--key-type", "rsa:2048", "--label", "r1", "--id", "02"})));
+  const std::vector<std::string> env = {"PKCS11_MODULE_PATH=" + std::string(IHSM_PKCS11_MODULE)};
+  auto uri = [](const char* label) {
+    return std::string("pkcs11:token=mytoken;object=") + label +
+           ";type=private;pin-value=" + kUserPin;
+  };
+  const std::string cert = path("self.pem");
+  ASSERT_TRUE(succeeded(
+      run({IHSM_OPENSSL_BIN, "req", "-new", "-x509", "-engine", "pkcs11", "-keyform", "engine",
+           "-key", uri("k1"), "-subj", "/CN=ihsm self", "-days", "1", "-out", cert},
+          env)));
+  const CmdRun verified = openssl({"verify", "-CAfile", cert, cert});
+  EXPECT_TRUE(succeeded(verified));
+  EXPECT_NE(verified.out().find("OK"), std::string::npos) << verified.out();
+  const std::string csr = path("req.pem");
+  ASSERT_TRUE(succeeded(run({IHSM_OPENSSL_BIN, "req", "-new", "-engine", "pkcs11", "-keyform",
+                             "engine", "-key", uri("r1"), "-subj", "/CN=ihsm csr", "-out", csr},
+                            env)));
+  EXPECT_TRUE(succeeded(openssl({"req", "-in", csr, "-verify", "-noout"})));
+  // The certificate's key is the token's key.
+  export_public_pem("01", path("k1.pem"));
+  const CmdRun cert_key = openssl({"x509", "-in", cert, "-noout", "-pubkey"});
+  ASSERT_TRUE(succeeded(cert_key));
+  EXPECT_EQ(cert_key.out(), read_file(path("k1.pem")));
+}
+
+// Java's SunPKCS11 provider lists a key stored with its certificate.
+TEST_F(Pkcs11Tool, JavaKeytoolListsAKeyWithItsCertificate) {
+  if (std::string(IHSM_KEYTOOL).empty()) GTEST_SKIP() << "no keytool";
+  init_token();
+  ASSERT_TRUE(succeeded(
+      user({"--keypairgen", "--key-type", "EC:prime256v1", "--label", "web", "--id", "0a"})));
+  // A certificate for that key, from a throwaway key: keytool pairs by id.
+  const std::string ca_key = path("ca.key"), cert = path("web.pem"), der = path("web.der");
+  ASSERT_TRUE(succeeded(
+      openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+               "-keyout", ca_key, "-out", cert, "-subj", "/CN=web", "-days", "1"})));
+  ASSERT_TRUE(succeeded(openssl({"x509", "-in", cert, "-outform", "DER", "-out", der})));
+  ASSERT_TRUE(
+      succeeded(user({"--write-object", der, "--type", "cert", "--id", "0a", "--label", "web"})));
+  const std::string slot = std::to_string(device_partitions().at(kToken));
+  const std::string cfg = data_file("java.cfg", std::string("name = ihsm\nlibrary = ") +
+                                                    IHSM_PKCS11_MODULE + "\nslot = " + slot + "\n");
+  const CmdRun listed =
+      run({IHSM_KEYTOOL, "-list", "-keystore", "NONE", "-storetype", "PKCS11", "-providerClass",
+           "sun.security.pkcs11.SunPKCS11", "-providerArg", cfg, "-storepass", kUserPin});
+  ASSERT_TRUE(succeeded(listed));
+  EXPECT_NE(listed.out().find("web, PrivateKeyEntry"), std::string::npos) << listed.out();
+  EXPECT_NE(listed.out().find("Certificate fingerprint"), std::string::npos) << listed.out();
+}
+
 }  // namespace
 }  // namespace ihsm::test
