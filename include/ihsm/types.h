@@ -168,6 +168,12 @@ struct PartitionInfo {
   bool user_pin_set = false;
   bool user_pin_locked = false;
   bool officer_pin_locked = false;
+  // Failed attempts since the last good one, and how many remain before
+  // the role locks (PKCS#11 "count low" and "final try").
+  uint32_t user_pin_failures = 0;
+  uint32_t user_pin_retries_left = 0;
+  uint32_t officer_pin_failures = 0;
+  uint32_t officer_pin_retries_left = 0;
   Bytes identity_public_key;  // DER SubjectPublicKeyInfo, ECC P-384
 };
 

@@ -144,6 +144,10 @@ Status parse_partition(const cbor::Value& v, PartitionInfo& out, ErrorDetail& d)
   r.opt_boolean(field::kUserPinSet, out.user_pin_set);
   r.opt_boolean(field::kUserLocked, out.user_pin_locked);
   r.opt_boolean(field::kOfficerLocked, out.officer_pin_locked);
+  r.opt_uint(field::kUserFailures, out.user_pin_failures);
+  r.opt_uint(field::kUserRetriesLeft, out.user_pin_retries_left);
+  r.opt_uint(field::kOfficerFailures, out.officer_pin_failures);
+  r.opt_uint(field::kOfficerRetriesLeft, out.officer_pin_retries_left);
   r.opt_bytes(field::kIdentityKey, out.identity_public_key, kMaxSpki);
   d = r.detail();
   return r.status();

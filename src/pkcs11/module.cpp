@@ -183,6 +183,15 @@ CK_RV Module::token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info) {
     if (part.user_pin_set) info->flags |= CKF_USER_PIN_INITIALIZED;
     if (part.user_pin_locked) info->flags |= CKF_USER_PIN_LOCKED;
     if (part.officer_pin_locked) info->flags |= CKF_SO_PIN_LOCKED;
+    // PKCS#11: a wrong PIN since the last good one, and one try left.
+    if (!part.user_pin_locked && part.user_pin_failures > 0) {
+      info->flags |= CKF_USER_PIN_COUNT_LOW;
+      if (part.user_pin_retries_left == 1) info->flags |= CKF_USER_PIN_FINAL_TRY;
+    }
+    if (!part.officer_pin_locked && part.officer_pin_failures > 0) {
+      info->flags |= CKF_SO_PIN_COUNT_LOW;
+      if (part.officer_pin_retries_left == 1) info->flags |= CKF_SO_PIN_FINAL_TRY;
+    }
     info->ulMaxSessionCount = part.max_sessions;
     info->ulSessionCount = part.open_sessions;
     info->ulMaxRwSessionCount = part.max_sessions;

@@ -94,6 +94,10 @@ enum Field : uint64_t {
   kBackupHeader = 83,        // bytes: the header of a partition backup
   kRecords = 84,             // array of bytes: masked records of a backup
   kSkipped = 85,             // uint: records a restore left alone (already present)
+  kUserFailures = 86,        // uint: failed user PIN attempts since the last good one
+  kUserRetriesLeft = 87,     // uint: user PIN attempts left before the lock
+  kOfficerFailures = 88,     // uint
+  kOfficerRetriesLeft = 89,  // uint
 };
 
 // Size limits every side enforces.

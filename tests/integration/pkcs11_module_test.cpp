@@ -29,6 +29,11 @@ CK_UTF8CHAR_PTR pin(const char* p) {
 
 class Pkcs11Module : public DaemonTest {
  protected:
+  std::vector<std::string> daemon_args() const override {
+    // A short back-off and three tries, for the PIN-count flags.
+    return {"--pin-max-failures", "3", "--pin-backoff-ms", "20", "--pin-backoff-max-ms", "40"};
+  }
+
   void SetUp() override {
     DaemonTest::SetUp();
     if (HasFatalFailure()) return;
@@ -168,6 +173,37 @@ TEST_F(Pkcs11Module, EntryPointsCheckTheirArguments) {
   EXPECT_EQ(f_->C_Login(h, CKU_USER, pin("wrong-pin"), 9), CKR_PIN_INCORRECT);
   EXPECT_EQ(f_->C_CloseSession(h), CKR_OK);
   EXPECT_EQ(f_->C_CloseSession(h), CKR_SESSION_HANDLE_INVALID);
+}
+
+TEST_F(Pkcs11Module, TokenFlagsCountWrongPinsAndTheLock) {
+  const CK_SLOT_ID slot = make_token("pins");
+  CK_SESSION_HANDLE h = 0;
+  ASSERT_EQ(f_->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &h), CKR_OK);
+  auto flags = [&] {
+    CK_TOKEN_INFO info;
+    EXPECT_EQ(f_->C_GetTokenInfo(slot, &info), CKR_OK);
+    return info.flags;
+  };
+  auto wrong = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));  // past the back-off
+    return f_->C_Login(h, CKU_USER, pin("not-the-pin"), 11);
+  };
+  EXPECT_EQ(flags() & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY), 0u);
+  EXPECT_EQ(wrong(), CKR_PIN_INCORRECT);
+  EXPECT_EQ(flags() & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY), CKF_USER_PIN_COUNT_LOW);
+  EXPECT_EQ(wrong(), CKR_PIN_INCORRECT);
+  EXPECT_TRUE(flags() & CKF_USER_PIN_FINAL_TRY);
+  // A good PIN clears the count.
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  ASSERT_EQ(f_->C_Login(h, CKU_USER, pin(kUserPin), std::strlen(kUserPin)), CKR_OK);
+  EXPECT_EQ(flags() & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY), 0u);
+  ASSERT_EQ(f_->C_Logout(h), CKR_OK);
+  EXPECT_EQ(wrong(), CKR_PIN_INCORRECT);
+  EXPECT_EQ(wrong(), CKR_PIN_INCORRECT);
+  EXPECT_EQ(wrong(), CKR_PIN_LOCKED);
+  EXPECT_TRUE(flags() & CKF_USER_PIN_LOCKED);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(f_->C_Login(h, CKU_USER, pin(kUserPin), std::strlen(kUserPin)), CKR_PIN_LOCKED);
 }
 
 TEST_F(Pkcs11Module, InterfacesAndInitializeArguments) {

@@ -33,6 +33,10 @@ cbor::Value partition_info_to_cbor(const PartitionInfo& info) {
   v.set(kUserPinSet, Value::boolean(info.user_pin_set));
   v.set(kUserLocked, Value::boolean(info.user_pin_locked));
   v.set(kOfficerLocked, Value::boolean(info.officer_pin_locked));
+  v.set(kUserFailures, Value::uint(info.user_pin_failures));
+  v.set(kUserRetriesLeft, Value::uint(info.user_pin_retries_left));
+  v.set(kOfficerFailures, Value::uint(info.officer_pin_failures));
+  v.set(kOfficerRetriesLeft, Value::uint(info.officer_pin_retries_left));
   v.set(kIdentityKey, Value::bytes(info.identity_public_key));
   return v;
 }

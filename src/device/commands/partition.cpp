@@ -39,7 +39,7 @@ Status PartitionCreate(CommandContext& ctx, const cbor::MapReader& in, Reply& ou
                                   with_user ? &user_pin : nullptr, p);
   if (!ok(s)) return s;
   std::lock_guard lock(p->mutex);
-  out.body = partition_info_to_cbor(p->info());
+  out.body = partition_info_to_cbor(p->info(ctx.device.config().login));
   return Status::kOk;
 }
 
@@ -50,7 +50,7 @@ Status PartitionList(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   for (const auto& p : ctx.device.partitions()) {
     if (!owner && !p->admits(peer.uid, peer.gid)) continue;
     std::lock_guard lock(p->mutex);
-    list.push(partition_info_to_cbor(p->info()));
+    list.push(partition_info_to_cbor(p->info(ctx.device.config().login)));
   }
   out.body.set(kPartitions, std::move(list));
   return Status::kOk;
@@ -82,7 +82,7 @@ Status PartitionReset(CommandContext& ctx, const cbor::MapReader& in, Reply& out
                                  with_user ? &user_pin : nullptr, p);
   if (!ok(s)) return s;
   std::lock_guard lock(p->mutex);
-  out.body = partition_info_to_cbor(p->info());
+  out.body = partition_info_to_cbor(p->info(ctx.device.config().login));
   return Status::kOk;
 }
 

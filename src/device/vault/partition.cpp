@@ -52,7 +52,7 @@ void Partition::remove_session_keys(SessionId session) {
                 [session](const auto& entry) { return entry.second->owner_session == session; });
 }
 
-PartitionInfo Partition::info() const {
+PartitionInfo Partition::info(const LoginPolicy& policy) const {
   PartitionInfo i;
   i.id = id;
   i.name = name;
@@ -63,6 +63,10 @@ PartitionInfo Partition::info() const {
   i.user_pin_set = user.is_set();
   i.user_pin_locked = user.locked();
   i.officer_pin_locked = officer.locked();
+  i.user_pin_failures = user.failures();
+  i.user_pin_retries_left = user.retries_left(policy);
+  i.officer_pin_failures = officer.failures();
+  i.officer_pin_retries_left = officer.retries_left(policy);
   i.identity_public_key = identity_public_der;
   return i;
 }

@@ -87,7 +87,7 @@ class Partition {
     if (bound_gid && *bound_gid != gid) return false;
     return true;
   }
-  PartitionInfo info() const;  // caller holds `mutex`
+  PartitionInfo info(const LoginPolicy& policy) const;  // caller holds `mutex`
 
  private:
   std::mutex officer_attempt_;
