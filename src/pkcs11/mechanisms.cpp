@@ -15,6 +15,33 @@ std::vector<MechanismEntry> with_hw(std::vector<MechanismEntry> table) {
 
 }  // namespace
 
+std::optional<Mechanism> mgf1_hash(CK_RSA_PKCS_MGF_TYPE mgf) {
+  switch (mgf) {
+    case CKG_MGF1_SHA256:
+      return Mechanism::kSha256;
+    case CKG_MGF1_SHA384:
+      return Mechanism::kSha384;
+    case CKG_MGF1_SHA512:
+      return Mechanism::kSha512;
+    default:
+      return std::nullopt;
+  }
+}
+
+CK_RV read_oaep(const CK_RSA_PKCS_OAEP_PARAMS* p, MechanismParams& out) {
+  if (p == nullptr) return CKR_MECHANISM_PARAM_INVALID;
+  out.hash = static_cast<Mechanism>(p->hashAlg);
+  out.mgf_hash = mgf1_hash(p->mgf);
+  if (!out.mgf_hash) return CKR_MECHANISM_PARAM_INVALID;
+  if (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) return CKR_MECHANISM_PARAM_INVALID;
+  if (p->source == CKZ_DATA_SPECIFIED && p->ulSourceDataLen != 0) {
+    if (p->pSourceData == nullptr) return CKR_MECHANISM_PARAM_INVALID;
+    const auto* d = static_cast<const uint8_t*>(p->pSourceData);
+    out.source_data.assign(d, d + p->ulSourceDataLen);
+  }
+  return CKR_OK;
+}
+
 const std::vector<MechanismEntry>& mechanism_table() {
   constexpr CK_FLAGS kEc = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
   constexpr CK_FLAGS kSignVerify = CKF_SIGN | CKF_VERIFY;

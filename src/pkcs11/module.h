@@ -173,6 +173,16 @@ CK_RV require_logged_in(P11Session& s);
 CK_RV check_writable(P11Session& s, bool token_object);
 
 // mechanisms.cpp
+// The struct behind a mechanism's pParameter, if it is exactly that size.
+template <typename T>
+const T* params_as(const CK_MECHANISM& m) {
+  if (m.pParameter == nullptr || m.ulParameterLen != sizeof(T)) return nullptr;
+  return static_cast<const T*>(m.pParameter);
+}
+// CKG_MGF1_SHA256/384/512 -> the hash; nullopt for any other MGF.
+std::optional<Mechanism> mgf1_hash(CK_RSA_PKCS_MGF_TYPE mgf);
+// CK_RSA_PKCS_OAEP_PARAMS -> hash, MGF1 hash and label.
+CK_RV read_oaep(const CK_RSA_PKCS_OAEP_PARAMS* p, MechanismParams& out);
 struct MechanismEntry {
   CK_MECHANISM_TYPE type;
   CK_ULONG min_key, max_key;

@@ -58,25 +58,6 @@ uint32_t usage_of(OpKind k) {
   return 0;
 }
 
-std::optional<Mechanism> mgf_hash(CK_RSA_PKCS_MGF_TYPE mgf) {
-  switch (mgf) {
-    case CKG_MGF1_SHA256:
-      return Mechanism::kSha256;
-    case CKG_MGF1_SHA384:
-      return Mechanism::kSha384;
-    case CKG_MGF1_SHA512:
-      return Mechanism::kSha512;
-    default:
-      return std::nullopt;
-  }
-}
-
-template <typename T>
-const T* params_as(const CK_MECHANISM& m) {
-  if (m.pParameter == nullptr || m.ulParameterLen != sizeof(T)) return nullptr;
-  return static_cast<const T*>(m.pParameter);
-}
-
 // CK_MECHANISM parameters -> the device's.
 CK_RV read_params(const CK_MECHANISM& m, Operation& op) {
   op.spec = CipherSpec{};
@@ -90,25 +71,15 @@ CK_RV read_params(const CK_MECHANISM& m, Operation& op) {
       const auto* p = params_as<CK_RSA_PKCS_PSS_PARAMS>(m);
       if (p == nullptr) return CKR_MECHANISM_PARAM_INVALID;
       op.params.hash = static_cast<Mechanism>(p->hashAlg);
-      op.params.mgf_hash = mgf_hash(p->mgf);
+      op.params.mgf_hash = mgf1_hash(p->mgf);
       if (!op.params.mgf_hash) return CKR_MECHANISM_PARAM_INVALID;
       op.params.salt_length = static_cast<uint32_t>(p->sLen);
       return CKR_OK;
     }
     case CKM_RSA_PKCS_OAEP: {
-      const auto* p = params_as<CK_RSA_PKCS_OAEP_PARAMS>(m);
-      if (p == nullptr) return CKR_MECHANISM_PARAM_INVALID;
-      op.params.hash = static_cast<Mechanism>(p->hashAlg);
-      op.params.mgf_hash = mgf_hash(p->mgf);
-      if (!op.params.mgf_hash) return CKR_MECHANISM_PARAM_INVALID;
-      if (p->source == CKZ_DATA_SPECIFIED && p->pSourceData != nullptr) {
-        const auto* d = static_cast<const uint8_t*>(p->pSourceData);
-        op.params.source_data.assign(d, d + p->ulSourceDataLen);
-      } else if (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) {
-        return CKR_MECHANISM_PARAM_INVALID;
-      }
+      const CK_RV r = read_oaep(params_as<CK_RSA_PKCS_OAEP_PARAMS>(m), op.params);
       op.spec.params = op.params;
-      return CKR_OK;
+      return r;
     }
     case CKM_AES_CBC:
     case CKM_AES_CBC_PAD: {
@@ -163,6 +134,13 @@ CK_RV fail(Operation& op, CK_RV r) {
 
 bool is_gcm(const Operation& op) { return op.mechanism == CKM_AES_GCM; }
 
+// PKCS#11's GCM output: ciphertext then tag.
+Bytes with_tag(CipherOutput&& c) {
+  Bytes out = std::move(c.data);
+  out.insert(out.end(), c.tag.begin(), c.tag.end());
+  return out;
+}
+
 }  // namespace
 
 CK_RV op_init(P11Session& s, OpKind kind, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key) {
@@ -215,9 +193,7 @@ CK_RV op_one_shot(P11Session& s, OpKind kind, CK_BYTE_PTR in, CK_ULONG in_len, C
       case OpKind::kEncrypt: {
         auto r = d.encrypt(op.key, op.spec, data);
         if (!r) return fail(op, rv(r));
-        Bytes c = std::move(r.value().data);
-        c.insert(c.end(), r.value().tag.begin(), r.value().tag.end());
-        op.result = std::move(c);
+        op.result = with_tag(std::move(r).value());
         break;
       }
       case OpKind::kDecrypt: {
@@ -330,16 +306,12 @@ CK_RV op_final(P11Session& s, OpKind kind, CK_BYTE_PTR out, CK_ULONG_PTR out_len
         if (!op.device_multipart) {
           auto r = d.encrypt(op.key, op.spec, {});
           if (!r) return fail(op, rv(r));
-          Bytes c = std::move(r.value().data);
-          c.insert(c.end(), r.value().tag.begin(), r.value().tag.end());
-          op.result = std::move(c);
+          op.result = with_tag(std::move(r).value());
           break;
         }
         auto r = d.encrypt_final();
         if (!r) return fail(op, rv(r));
-        Bytes c = std::move(r.value().data);
-        c.insert(c.end(), r.value().tag.begin(), r.value().tag.end());
-        op.result = std::move(c);
+        op.result = with_tag(std::move(r).value());
         break;
       }
       case OpKind::kDecrypt: {

@@ -8,37 +8,6 @@
 namespace ihsm::pkcs11 {
 namespace {
 
-template <typename T>
-const T* params_as(const CK_MECHANISM& m) {
-  if (m.pParameter == nullptr || m.ulParameterLen != sizeof(T)) return nullptr;
-  return static_cast<const T*>(m.pParameter);
-}
-
-std::optional<Mechanism> mgf_hash(CK_RSA_PKCS_MGF_TYPE mgf) {
-  switch (mgf) {
-    case CKG_MGF1_SHA256:
-      return Mechanism::kSha256;
-    case CKG_MGF1_SHA384:
-      return Mechanism::kSha384;
-    case CKG_MGF1_SHA512:
-      return Mechanism::kSha512;
-    default:
-      return std::nullopt;
-  }
-}
-
-CK_RV oaep(const CK_RSA_PKCS_OAEP_PARAMS* p, MechanismParams& out) {
-  if (p == nullptr) return CKR_MECHANISM_PARAM_INVALID;
-  out.hash = static_cast<Mechanism>(p->hashAlg);
-  out.mgf_hash = mgf_hash(p->mgf);
-  if (!out.mgf_hash) return CKR_MECHANISM_PARAM_INVALID;
-  if (p->source == CKZ_DATA_SPECIFIED && p->pSourceData != nullptr && p->ulSourceDataLen != 0) {
-    const auto* d = static_cast<const uint8_t*>(p->pSourceData);
-    out.source_data.assign(d, d + p->ulSourceDataLen);
-  }
-  return CKR_OK;
-}
-
 // The wrap mechanisms' parameters.
 CK_RV wrap_params(const CK_MECHANISM& m, MechanismParams& out) {
   switch (m.mechanism) {
@@ -47,12 +16,12 @@ CK_RV wrap_params(const CK_MECHANISM& m, MechanismParams& out) {
       // The RFC 3394 / 5649 default IVs only.
       return m.ulParameterLen == 0 ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
     case CKM_RSA_PKCS_OAEP:
-      return oaep(params_as<CK_RSA_PKCS_OAEP_PARAMS>(m), out);
+      return read_oaep(params_as<CK_RSA_PKCS_OAEP_PARAMS>(m), out);
     case CKM_RSA_AES_KEY_WRAP: {
       const auto* p = params_as<CK_RSA_AES_KEY_WRAP_PARAMS>(m);
       if (p == nullptr) return CKR_MECHANISM_PARAM_INVALID;
       out.aes_key_bits = static_cast<uint32_t>(p->ulAESKeyBits);
-      return oaep(p->pOAEPParams, out);
+      return read_oaep(p->pOAEPParams, out);
     }
     default:
       return CKR_MECHANISM_INVALID;
