@@ -9,7 +9,11 @@ SO sets the user PIN with C_InitPIN), then: EC P-256 and AES-256 keys,
 CKM_ECDSA and CKM_ECDSA_SHA256 signatures checked with the `cryptography`
 package (or, without it, the openssl binary), AES-GCM with CK_GCM_PARAMS,
 CKM_SHA256 against hashlib, C_GenerateRandom, CKR_ATTRIBUTE_SENSITIVE for a
-private key's CKA_VALUE, and finding objects by label.
+private key's CKA_VALUE, and finding objects by label. With `cryptography`
+also: RSA-PSS and RSA-OAEP (with a label), a known AES key brought in with
+C_UnwrapKey (RSA-OAEP) giving AES-CBC-PAD and AES-GCM known answers,
+AES-KEY-WRAP out and back in, and ECDH1 whose derived secret, used as an
+HMAC key, matches the shared secret computed outside.
 
 IHSM_TEST_NO_CRYPTOGRAPHY=1 forces the openssl path.
 """
@@ -33,13 +37,16 @@ from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS, CKA_EC_POIN
                               CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKK_AES,
                               CKK_EC, CKM_ECDSA, CKM_ECDSA_SHA256, CKM_SHA256, CKO_PRIVATE_KEY,
                               CKO_PUBLIC_KEY, CKO_SECRET_KEY, CKR_ATTRIBUTE_SENSITIVE,
-                              CKU_SO, CKU_USER)
+                              CKU_SO, CKU_USER, CKA_DERIVE, CKA_EXTRACTABLE, CKA_MODULUS,
+                              CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_UNWRAP, CKA_WRAP,
+                              CKG_MGF1_SHA256, CKK_GENERIC_SECRET, CKM_AES_CBC_PAD,
+                              CKM_AES_KEY_WRAP, CKM_SHA256_HMAC, CKM_SHA256_RSA_PKCS_PSS)
 
 try:
     if os.environ.get("IHSM_TEST_NO_CRYPTOGRAPHY") == "1":
         raise ImportError("disabled by IHSM_TEST_NO_CRYPTOGRAPHY")
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, utils
     HAVE_CRYPTOGRAPHY = True
 except ImportError:
@@ -355,6 +362,121 @@ class PyKcs11Module(unittest.TestCase):
         self.assertEqual(s.findObjects([(CKA_LABEL, "no-such-label")]), [])
         by_id = s.findObjects([(CKA_ID, b"\x11"), (CKA_CLASS, CKO_PRIVATE_KEY)])
         self.assertEqual(len(by_id), 1)
+
+    # ---- the rest of the mechanism set, each checked against `cryptography`
+
+    def need_cryptography(self):
+        if not HAVE_CRYPTOGRAPHY:
+            self.skipTest("needs the cryptography package for reference results")
+
+    def rsa_pair(self, public_usage, private_usage):
+        return self.session.generateKeyPair(
+            [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_MODULUS_BITS, 2048), (CKA_TOKEN, False)]
+            + [(a, True) for a in public_usage],
+            [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_TOKEN, False), (CKA_SENSITIVE, True)]
+            + [(a, True) for a in private_usage],
+            mecha=PyKCS11.MechanismRSAGENERATEKEYPAIR)
+
+    def rsa_public(self, handle):
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        n, e = self.session.getAttributeValue(handle, [CKA_MODULUS, CKA_PUBLIC_EXPONENT], True)
+        return rsa.RSAPublicNumbers(int.from_bytes(bytes(e), "big"),
+                                    int.from_bytes(bytes(n), "big")).public_key()
+
+    def known_aes_key(self, value, label, extractable=False):
+        """Brings a key we know into the device the only way keys enter:
+        wrapped (RSA-OAEP) to a device key, then C_UnwrapKey."""
+        from cryptography.hazmat.primitives.asymmetric import padding
+        pub, priv = self.rsa_pair([], [CKA_UNWRAP])
+        wrapped = self.rsa_public(pub).encrypt(value, padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+        return self.session.unwrapKey(
+            priv, wrapped,
+            [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
+             (CKA_ENCRYPT, True), (CKA_DECRYPT, True), (CKA_SENSITIVE, True),
+             (CKA_EXTRACTABLE, extractable), (CKA_LABEL, label)],
+            PyKCS11.RSAOAEPMechanism(CKM_SHA256, CKG_MGF1_SHA256))
+
+    def test_rsa_pss_signature_and_oaep_decryption(self):
+        self.need_cryptography()
+        from cryptography.hazmat.primitives.asymmetric import padding
+        pub, priv = self.rsa_pair([CKA_VERIFY], [CKA_SIGN])
+        message = b"PSS through PKCS#11"
+        sig = bytes(self.session.sign(priv, message, PyKCS11.RSA_PSS_Mechanism(
+            CKM_SHA256_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA256, 32)))
+        self.rsa_public(pub).verify(sig, message, padding.PSS(
+            mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+        epub, epriv = self.rsa_pair([CKA_ENCRYPT], [CKA_DECRYPT])
+        label = b"oaep label"
+        ct = self.rsa_public(epub).encrypt(b"secret for the device", padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label))
+        plain = bytes(self.session.decrypt(
+            epriv, ct, PyKCS11.RSAOAEPMechanism(CKM_SHA256, CKG_MGF1_SHA256, label)))
+        self.assertEqual(plain, b"secret for the device")
+
+    def test_aes_cbc_pad_and_gcm_match_a_reference(self):
+        self.need_cryptography()
+        from cryptography.hazmat.primitives import padding as sym_padding
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        value = bytes(range(32))
+        key = self.known_aes_key(value, "py-known")
+        iv = bytes(range(16))
+        plain = b"known key, known answer" * 5
+        ct = bytes(self.session.encrypt(key, plain, PyKCS11.Mechanism(CKM_AES_CBC_PAD, iv)))
+        padder = sym_padding.PKCS7(128).padder()
+        enc = Cipher(algorithms.AES(value), modes.CBC(iv)).encryptor()
+        expected = enc.update(padder.update(plain) + padder.finalize()) + enc.finalize()
+        self.assertEqual(ct, expected)
+        gcm_iv = bytes(12)
+        ct = bytes(self.session.encrypt(key, plain, PyKCS11.AES_GCM_Mechanism(gcm_iv, b"a", 128)))
+        self.assertEqual(ct, AESGCM(value).encrypt(gcm_iv, plain, b"a"))
+
+    def test_aes_key_wrap_round_trip(self):
+        self.need_cryptography()
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        value = os.urandom(32)
+        target = self.known_aes_key(value, "py-wrapped", extractable=True)
+        kek = self.session.generateKey(
+            [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_VALUE_LEN, 32),
+             (CKA_TOKEN, False), (CKA_WRAP, True), (CKA_UNWRAP, True),
+             # The device refuses a key that both wraps and decrypts.
+             (CKA_ENCRYPT, False), (CKA_DECRYPT, False)],
+            mecha=PyKCS11.MechanismAESGENERATEKEY)
+        wrapped = bytes(self.session.wrapKey(kek, target, PyKCS11.Mechanism(CKM_AES_KEY_WRAP)))
+        self.assertEqual(len(wrapped), 40)  # RFC 3394: the key plus 8 bytes
+        back = self.session.unwrapKey(
+            kek, wrapped,
+            [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
+             (CKA_ENCRYPT, True), (CKA_DECRYPT, True)],
+            PyKCS11.Mechanism(CKM_AES_KEY_WRAP))
+        iv = bytes(12)
+        ct = bytes(self.session.encrypt(back, b"same key", PyKCS11.AES_GCM_Mechanism(iv, b"", 128)))
+        self.assertEqual(ct, AESGCM(value).encrypt(iv, b"same key", b""))
+
+    def test_ecdh_derived_secret_is_the_shared_secret(self):
+        self.need_cryptography()
+        import hmac as hmac_module
+        pub, priv = self.session.generateKeyPair(
+            [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_EC_PARAMS, P256_OID), (CKA_TOKEN, False)],
+            [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_TOKEN, False), (CKA_DERIVE, True)],
+            mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
+        value = bytes(self.session.getAttributeValue(pub, [CKA_EC_POINT], True)[0])[2:]
+        device_public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), value)
+        peer = ec.generate_private_key(ec.SECP256R1())
+        peer_point = peer.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        secret = self.session.deriveKey(
+            priv,
+            [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+             (CKA_VALUE_LEN, 32), (CKA_TOKEN, False), (CKA_SIGN, True), (CKA_VERIFY, True)],
+            PyKCS11.ECDH1_DERIVE_Mechanism(peer_point))
+        z = peer.exchange(ec.ECDH(), device_public)
+        message = b"the derived secret, used as an HMAC key"
+        mac = bytes(self.session.sign(secret, message, PyKCS11.Mechanism(CKM_SHA256_HMAC)))
+        self.assertEqual(mac, hmac_module.new(z, message, hashlib.sha256).digest())
+        self.assertTrue(self.session.verify(secret, message, mac,
+                                            PyKCS11.Mechanism(CKM_SHA256_HMAC)))
 
 
 def main():
