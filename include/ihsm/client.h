@@ -121,6 +121,16 @@ struct KeyQuery {
   std::optional<ObjectClass> object_class;
 };
 
+// What a copy changes (Session::copy_object); unset members stay as in
+// the source.
+struct ObjectCopy {
+  std::optional<std::string> label;
+  std::optional<Bytes> id;
+  std::optional<bool> token;
+  uint32_t flags = 0;  // the bits of `mask` take these values
+  uint32_t mask = 0;
+};
+
 // A certificate or data object for Session::create_object.
 struct ObjectSpec {
   ObjectClass object_class = ObjectClass::kCertificate;
@@ -146,6 +156,8 @@ struct MechanismParams {
   std::optional<Mechanism> prf_hash;         // SP 800-108: HMAC hash
   Bytes kdf_label, kdf_context;              // SP 800-108
   std::optional<uint32_t> kdf_counter_bits;  // SP 800-108 counter width (default 32)
+  std::optional<bool> kdf_separator;         // SP 800-108: 0x00 after the label (default true)
+  std::optional<bool> kdf_length;            // SP 800-108: [L]_32 at the end (default true)
   std::optional<uint32_t> aes_key_bits;      // RSA-AES-KEY-WRAP ephemeral key (default 256)
 };
 
@@ -268,6 +280,10 @@ class Session {
   // ---- objects and masked keys (docs/key-hierarchy.md)
   // A certificate or data object (object_class kCertificate or kData).
   Result<KeyHandle> create_object(const ObjectSpec& spec);
+  // A new object with the source's value and attributes (C_CopyObject).
+  // Keys only when not modifiable and not half of a pair
+  // (ACTION_PROHIBITED); a key's copy may gain no usage.
+  Result<KeyHandle> copy_object(KeyHandle source, const ObjectCopy& changes = {});
   // The value of a certificate or data object (ATTRIBUTE_SENSITIVE for keys).
   Result<Bytes> object_value(KeyHandle object);
   // The object's masked blob: loadable only into this partition of this

@@ -158,6 +158,20 @@ struct KeyInfo {
   std::string application;
 };
 
+// C_CopyObject's rule (CKA_COPYABLE). Keys are copied only when they can
+// no longer change: copies that could each take different usages would
+// split one key value across, say, a wrap copy and a decrypt copy
+// (Clulow's attack on PKCS#11); a frozen key's copies hold at most its
+// usages, which already passed the policy. A pair's halves are not copied,
+// since the pair rule could not follow a copy. Certificates and data
+// objects always may be.
+inline bool copyable(ObjectClass object_class, uint32_t flags, KeyHandle pair_handle) {
+  const bool is_key =
+      object_class != ObjectClass::kData && object_class != ObjectClass::kCertificate;
+  return !is_key || ((flags & usage::kModifiable) == 0 && pair_handle == 0);
+}
+inline bool copyable(const KeyInfo& o) { return copyable(o.object_class, o.flags, o.pair_handle); }
+
 struct PartitionInfo {
   PartitionId id = 0;
   std::string name;

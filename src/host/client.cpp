@@ -330,6 +330,8 @@ cbor::Value params_map(const MechanismParams& p) {
   bytes(field::kKdfContext, p.kdf_context);
   // SP 800-108's counter width shares the wire field with AES-CTR's.
   num(field::kCounterBits, p.kdf_counter_bits);
+  if (p.kdf_separator) m.set(field::kKdfSeparator, cbor::Value::boolean(*p.kdf_separator));
+  if (p.kdf_length) m.set(field::kKdfLength, cbor::Value::boolean(*p.kdf_length));
   num(field::kKeyBits, p.aes_key_bits);
   return m;
 }
@@ -772,6 +774,23 @@ Result<KeyHandle> Session::create_object(const ObjectSpec& spec) {
   }
   if (spec.token) body.set(field::kToken, cbor::Value::boolean(true));
   return handle_field(session_call(connection_, id_, Opcode::kCreateObject, body));
+}
+
+Result<KeyHandle> Session::copy_object(KeyHandle source, const ObjectCopy& changes) {
+  if ((changes.label && changes.label->size() > protocol::kMaxLabel) ||
+      (changes.id && changes.id->size() > protocol::kMaxId)) {
+    return {Status::kFieldTooLarge, detail("label or id too long")};
+  }
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(source));
+  if (changes.label) body.set(field::kLabel, cbor::Value::text(*changes.label));
+  if (changes.id) body.set(field::kId, cbor::Value::bytes(*changes.id));
+  if (changes.token) body.set(field::kToken, cbor::Value::boolean(*changes.token));
+  if (changes.mask != 0) {
+    body.set(field::kFlags, cbor::Value::uint(changes.flags));
+    body.set(field::kFlagsMask, cbor::Value::uint(changes.mask));
+  }
+  return handle_field(session_call(connection_, id_, Opcode::kCopyObject, body));
 }
 
 Result<Bytes> Session::object_value(KeyHandle object) {

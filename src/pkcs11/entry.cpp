@@ -280,6 +280,11 @@ IHSM_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_
   return with_session(h, [&](P11Session& s) { return create_object(s, tmpl, count, out); });
 }
 
+IHSM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl,
+                               CK_ULONG count, CK_OBJECT_HANDLE_PTR out) {
+  return with_session(h, [&](P11Session& s) { return copy_object(s, o, tmpl, count, out); });
+}
+
 IHSM_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o) {
   return with_session(h, [&](P11Session& s) { return destroy_object(s, o); });
 }
@@ -440,8 +445,6 @@ IHSM_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE) { return CKR_FUNCTION_NOT_
 IHSM_NOT_SUPPORTED(C_GetOperationState, (CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR))
 IHSM_NOT_SUPPORTED(C_SetOperationState,
                    (CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE))
-IHSM_NOT_SUPPORTED(C_CopyObject, (CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG,
-                                  CK_OBJECT_HANDLE_PTR))
 IHSM_NOT_SUPPORTED(C_DigestKey, (CK_SESSION_HANDLE, CK_OBJECT_HANDLE))
 IHSM_NOT_SUPPORTED(C_SignRecoverInit, (CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE))
 IHSM_NOT_SUPPORTED(C_SignRecover,

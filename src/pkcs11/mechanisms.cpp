@@ -83,6 +83,7 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_AES_KEY_WRAP, 16, 32, CKF_WRAP | CKF_UNWRAP},
       {CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_WRAP | CKF_UNWRAP},
       {CKM_HKDF_DERIVE, 112, 4096, CKF_DERIVE},
+      {CKM_SP800_108_COUNTER_KDF, 112, 4096, CKF_DERIVE},
   });
   return table;
 }

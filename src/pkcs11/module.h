@@ -146,6 +146,8 @@ CK_RV find_final(P11Session& s);
 CK_RV get_attributes(P11Session& s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
 CK_RV set_attributes(P11Session& s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
 CK_RV create_object(P11Session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
+CK_RV copy_object(P11Session& s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                  CK_OBJECT_HANDLE_PTR out);
 CK_RV destroy_object(P11Session& s, CK_OBJECT_HANDLE h);
 CK_RV generate_key(P11Session& s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                    CK_OBJECT_HANDLE_PTR out);

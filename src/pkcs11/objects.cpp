@@ -178,7 +178,7 @@ class ObjectView {
       case CKA_DESTROYABLE:
         return flag(usage::kDestroyable);
       case CKA_COPYABLE:
-        out = bool_bytes(false);
+        out = bool_bytes(copyable(info_));
         return CKR_OK;
       case CKA_LABEL:
         out.assign(info_.label.begin(), info_.label.end());
@@ -697,6 +697,43 @@ CK_RV set_attributes(P11Session& s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl, C
   if (id) id = t.id;
   auto r = s.device->set_key_attributes(h, t.flags.value_or(0), t.flags_mask, label, id);
   return r ? CKR_OK : rv(r);
+}
+
+CK_RV copy_object(P11Session& s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                  CK_OBJECT_HANDLE_PTR out) {
+  if (out == nullptr || (count > 0 && tmpl == nullptr)) return CKR_ARGUMENTS_BAD;
+  if (const CK_RV r = require_logged_in(s); r != CKR_OK) return r;
+  auto info = info_of(s, h);
+  if (!info) return info.status() == Status::kNoSuchKey ? CKR_OBJECT_HANDLE_INVALID : rv(info);
+  ObjectCopy changes;
+  for (CK_ULONG i = 0; i < count; ++i) {
+    if (tmpl[i].type == CKA_LABEL) changes.label = std::string();
+    if (tmpl[i].type == CKA_ID) changes.id = Bytes();
+    if (tmpl[i].type == CKA_TOKEN) changes.token = false;
+  }
+  KeyTemplate t;
+  KeyExtras x;
+  if (const CK_RV r = read_key_template(tmpl, count, t, x); r != CKR_OK) return r;
+  // What makes the object what it is stays; naming it again is harmless.
+  if ((x.object_class && *x.object_class != static_cast<CK_ULONG>(info->object_class)) ||
+      (x.key_type && *x.key_type != static_cast<CK_ULONG>(info->key_type)) || x.value_len ||
+      x.curve || x.modulus_bits || !t.allowed_mechanisms.empty()) {
+    return CKR_ATTRIBUTE_READ_ONLY;
+  }
+  if (changes.label) changes.label = t.label;
+  if (changes.id) changes.id = t.id;
+  if (changes.token) changes.token = t.token;
+  if (const CK_RV r = check_writable(s, changes.token.value_or(info->token)); r != CKR_OK) {
+    return r;
+  }
+  if (t.flags) {
+    changes.flags = *t.flags;
+    changes.mask = t.flags_mask;
+  }
+  auto r = s.device->copy_object(h, changes);
+  if (!r) return rv(r);
+  *out = r.value();
+  return CKR_OK;
 }
 
 CK_RV create_object(P11Session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,

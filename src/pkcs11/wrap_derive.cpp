@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "pkcs11/module.h"
+#include "protocol/fields.h"
 
 namespace ihsm::pkcs11 {
 namespace {
@@ -45,6 +46,67 @@ Bytes public_value(const uint8_t* p, CK_ULONG n) {
   return v;
 }
 
+std::optional<Mechanism> hmac_hash(CK_MECHANISM_TYPE prf) {
+  switch (prf) {
+    case CKM_SHA256_HMAC:
+      return Mechanism::kSha256;
+    case CKM_SHA384_HMAC:
+      return Mechanism::kSha384;
+    case CKM_SHA512_HMAC:
+      return Mechanism::kSha512;
+    default:
+      return std::nullopt;
+  }
+}
+
+// SP 800-108 counter mode as the device runs it: a 32-bit big-endian
+// counter first, then the caller's byte arrays as one fixed input, then
+// optionally [L]_32 big-endian as the sum of the key's bits. Any other
+// layout (counter elsewhere or of another width, little-endian fields,
+// additional keys) is refused rather than computed differently.
+CK_RV read_kbkdf(const CK_SP800_108_KDF_PARAMS* p, MechanismParams& out) {
+  if (p == nullptr || p->ulAdditionalDerivedKeys != 0 || p->ulNumberOfDataParams == 0 ||
+      p->pDataParams == nullptr || p->ulNumberOfDataParams > 64) {
+    return CKR_MECHANISM_PARAM_INVALID;
+  }
+  out.prf_hash = hmac_hash(p->prfType);
+  if (!out.prf_hash) return CKR_MECHANISM_PARAM_INVALID;
+  const CK_PRF_DATA_PARAM* data = p->pDataParams;
+  const CK_ULONG n = p->ulNumberOfDataParams;
+  const auto* counter = data[0].type == CK_SP800_108_ITERATION_VARIABLE &&
+                                data[0].ulValueLen == sizeof(CK_SP800_108_COUNTER_FORMAT)
+                            ? static_cast<const CK_SP800_108_COUNTER_FORMAT*>(data[0].pValue)
+                            : nullptr;
+  if (counter == nullptr || counter->bLittleEndian || counter->ulWidthInBits != 32) {
+    return CKR_MECHANISM_PARAM_INVALID;
+  }
+  out.kdf_counter_bits = 32;
+  out.kdf_separator = false;
+  out.kdf_length = false;
+  for (CK_ULONG i = 1; i < n; ++i) {
+    const CK_PRF_DATA_PARAM& d = data[i];
+    if (d.type == CK_SP800_108_BYTE_ARRAY) {
+      if (d.pValue == nullptr && d.ulValueLen != 0) return CKR_MECHANISM_PARAM_INVALID;
+      if (d.ulValueLen > protocol::kMaxKdfInput - out.kdf_label.size()) {
+        return CKR_MECHANISM_PARAM_INVALID;
+      }
+      const auto* b = static_cast<const uint8_t*>(d.pValue);
+      out.kdf_label.insert(out.kdf_label.end(), b, b + d.ulValueLen);
+      continue;
+    }
+    const auto* length =
+        d.type == CK_SP800_108_DKM_LENGTH && d.ulValueLen == sizeof(CK_SP800_108_DKM_LENGTH_FORMAT)
+            ? static_cast<const CK_SP800_108_DKM_LENGTH_FORMAT*>(d.pValue)
+            : nullptr;
+    if (length == nullptr || i != n - 1 || length->bLittleEndian || length->ulWidthInBits != 32 ||
+        length->dkmLengthMethod != CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS) {
+      return CKR_MECHANISM_PARAM_INVALID;
+    }
+    out.kdf_length = true;
+  }
+  return CKR_OK;
+}
+
 CK_RV derive_params(P11Session& s, const CK_MECHANISM& m, MechanismParams& out) {
   switch (m.mechanism) {
     case CKM_ECDH1_DERIVE: {
@@ -74,6 +136,8 @@ CK_RV derive_params(P11Session& s, const CK_MECHANISM& m, MechanismParams& out) 
       (void)s;
       return CKR_OK;
     }
+    case CKM_SP800_108_COUNTER_KDF:
+      return read_kbkdf(params_as<CK_SP800_108_KDF_PARAMS>(m), out);
     default:
       return CKR_MECHANISM_INVALID;
   }

@@ -98,6 +98,8 @@ enum Field : uint64_t {
   kUserRetriesLeft = 87,     // uint: user PIN attempts left before the lock
   kOfficerFailures = 88,     // uint
   kOfficerRetriesLeft = 89,  // uint
+  kKdfSeparator = 90,        // bool: SP 800-108, a 0x00 between label and context (default true)
+  kKdfLength = 91,           // bool: SP 800-108, [L]_32 after the context (default true)
 };
 
 // Size limits every side enforces.

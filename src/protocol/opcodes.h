@@ -52,6 +52,7 @@ enum class Access : uint8_t {
   X(GetObjectValue, 0x0038, kUser, 0)                    \
   X(ExportMaskedKey, 0x0039, kUser, 0)                   \
   X(LoadMaskedKey, 0x003A, kUser, 0)                     \
+  X(CopyObject, 0x003B, kUser, 0)                        \
   X(Sign, 0x0040, kUser, ::ihsm::usage::kSign)           \
   X(Encrypt, 0x0041, kUser, ::ihsm::usage::kEncrypt)     \
   X(Decrypt, 0x0042, kUser, ::ihsm::usage::kDecrypt)     \

@@ -279,6 +279,60 @@ TEST_F(LibToken, CertificatesAndDataObjects) {
   EXPECT_TRUE(s().find_keys(query("my cert")).value().empty());
 }
 
+// C_CopyObject: a session key copied into a durable token key holds the
+// same value under its own handle and survives its source and a crash;
+// certificates copy with their value. GCM IVs of the copy come from its
+// own incarnation, so source and copy never draw the same IV.
+TEST_F(LibToken, CopiesAreNewObjectsWithTheSameValue) {
+  KeyTemplate t = aes_flags("source");
+  t.flags = *t.flags & ~usage::kModifiable;
+  t.flags_mask |= usage::kModifiable;
+  auto source = s().generate_aes_key(256, t);
+  ASSERT_OK(source);
+  ObjectCopy to_token;
+  to_token.label = "copy";
+  to_token.token = true;
+  auto copy = s().copy_object(source.value(), to_token);
+  ASSERT_OK(copy);
+  auto info = s().key_info(copy.value());
+  ASSERT_OK(info);
+  EXPECT_TRUE(info.value().token);
+  EXPECT_EQ(info.value().label, "copy");
+  auto sealed = s().encrypt_gcm(source.value(), to_bytes("copied key"), {});
+  ASSERT_OK(sealed);
+  auto by_copy = s().encrypt_gcm(copy.value(), to_bytes("copied key"), {});
+  ASSERT_OK(by_copy);
+  EXPECT_NE(sealed.value().iv, by_copy.value().iv);
+  const GcmCiphertext ct = sealed.value();
+  ASSERT_OK(s().destroy_key(source.value()));
+  session_.reset();
+  client_.reset();
+  daemon().kill_hard();
+  ASSERT_TRUE(daemon().start());
+  relogin();
+  auto opened = s().decrypt_gcm(copy.value(), ct, {});
+  ASSERT_OK(opened);
+  EXPECT_EQ(opened.value(), to_bytes("copied key"));
+
+  ObjectSpec cert;
+  cert.object_class = ObjectClass::kCertificate;
+  cert.label = "cert";
+  cert.value = to_bytes("certificate bytes");
+  auto h = s().create_object(cert);
+  ASSERT_OK(h);
+  ObjectCopy frozen_copy;
+  frozen_copy.mask = usage::kModifiable;  // the copy may not change
+  auto cert_copy = s().copy_object(h.value(), frozen_copy);
+  ASSERT_OK(cert_copy);
+  EXPECT_EQ(s().object_value(cert_copy.value()).value(), cert.value);
+  EXPECT_FALSE(s().key_info(cert_copy.value()).value().flags & usage::kModifiable);
+  ObjectCopy usage_on_cert;
+  usage_on_cert.flags = usage::kSign;
+  usage_on_cert.mask = usage::kSign;
+  EXPECT_STATUS(s().copy_object(h.value(), usage_on_cert), Status::kAttributeInvalid);
+  EXPECT_STATUS(s().copy_object(KeyHandle{0x1234}), Status::kNoSuchKey);
+}
+
 TEST_F(LibToken, FindPagesThroughManyObjects) {
   // Session objects (no fsync each) and token objects in one listing.
   ObjectSpec data;

@@ -1,11 +1,18 @@
 // The PKCS#11 module as a C API, loaded with dlopen like any application
 // does: argument checking, the 3.0 interfaces, many threads on one token,
 // C_Finalize racing with calls, fork, and a daemon restart under open
-// sessions. Real ihsmd per test (DaemonTest).
+// sessions; C_CopyObject under the key policy; SP 800-108 and HKDF
+// parameters checked against results computed here with OpenSSL. Real
+// ihsmd per test (DaemonTest).
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/x509.h>
 
 #include <atomic>
 #include <cstring>
@@ -115,9 +122,103 @@ class Pkcs11Module : public DaemonTest {
     return r;
   }
 
+  // A known secret brought into the device: RSA-OAEP(SHA-256) encrypted
+  // here to a device RSA key, then C_UnwrapKey into a generic secret that
+  // may derive. The test knows the value; the device holds it.
+  CK_OBJECT_HANDLE import_derive_base(CK_SESSION_HANDLE h, const std::vector<uint8_t>& value) {
+    CK_BBOOL yes = CK_TRUE;
+    CK_ULONG bits = 2048;
+    CK_ATTRIBUTE pub_tmpl[] = {{CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_WRAP, &yes, 1}};
+    CK_ATTRIBUTE priv_tmpl[] = {{CKA_UNWRAP, &yes, 1}};
+    CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
+    CK_OBJECT_HANDLE pub = 0, priv = 0;
+    EXPECT_EQ(f_->C_GenerateKeyPair(h, &gen, pub_tmpl, 2, priv_tmpl, 1, &pub, &priv), CKR_OK);
+    std::vector<uint8_t> spki(1024);
+    CK_ATTRIBUTE info = {CKA_PUBLIC_KEY_INFO, spki.data(), spki.size()};
+    EXPECT_EQ(f_->C_GetAttributeValue(h, pub, &info, 1), CKR_OK);
+    const unsigned char* p = spki.data();
+    EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(info.ulValueLen));
+    EXPECT_NE(key, nullptr);
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key, nullptr);
+    std::vector<uint8_t> wrapped(256);
+    size_t wrapped_len = wrapped.size();
+    EXPECT_EQ(EVP_PKEY_encrypt_init(ctx), 1);
+    EXPECT_EQ(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING), 1);
+    EXPECT_EQ(EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()), 1);
+    EXPECT_EQ(EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()), 1);
+    EXPECT_EQ(EVP_PKEY_encrypt(ctx, wrapped.data(), &wrapped_len, value.data(), value.size()), 1);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, nullptr, 0};
+    CK_MECHANISM unwrap = {CKM_RSA_PKCS_OAEP, &oaep, sizeof oaep};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type}, {CKA_DERIVE, &yes, 1}};
+    CK_OBJECT_HANDLE base = 0;
+    EXPECT_EQ(f_->C_UnwrapKey(h, &unwrap, priv, wrapped.data(), wrapped_len, tmpl, 3, &base),
+              CKR_OK);
+    return base;
+  }
+
+  // Derives a 32-byte HMAC key from `base` and returns its HMAC-SHA256 of
+  // `message` (empty on failure, with the CK_RV in `rv`).
+  std::vector<uint8_t> derive_and_mac(CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE base,
+                                      const std::vector<uint8_t>& message, CK_RV& rv) {
+    CK_BBOOL yes = CK_TRUE;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
+                           {CKA_KEY_TYPE, &type, sizeof type},
+                           {CKA_VALUE_LEN, &len, sizeof len},
+                           {CKA_SIGN, &yes, 1}};
+    CK_OBJECT_HANDLE derived = 0;
+    rv = f_->C_DeriveKey(h, m, base, tmpl, 4, &derived);
+    if (rv != CKR_OK) return {};
+    CK_MECHANISM hmac = {CKM_SHA256_HMAC, nullptr, 0};
+    std::vector<uint8_t> mac(32);
+    CK_ULONG mac_len = mac.size();
+    rv = f_->C_SignInit(h, &hmac, derived);
+    if (rv == CKR_OK) {
+      rv =
+          f_->C_Sign(h, const_cast<uint8_t*>(message.data()), message.size(), mac.data(), &mac_len);
+    }
+    return rv == CKR_OK ? mac : std::vector<uint8_t>{};
+  }
+
   void* handle_ = nullptr;
   CK_FUNCTION_LIST_PTR f_ = nullptr;
 };
+
+std::vector<uint8_t> hmac_sha256(const std::vector<uint8_t>& key,
+                                 const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> out(32);
+  size_t len = 0;
+  EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(),
+            data.size(), out.data(), out.size(), &len);
+  return out;
+}
+
+std::vector<uint8_t> be32(uint32_t v) {
+  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+          static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
+}
+
+// SP 800-108 counter mode from its formula: K(i) = HMAC(K, [i]_32 || fixed),
+// where `fixed` already holds whatever [L] the caller asked for.
+std::vector<uint8_t> kbkdf_reference(const std::vector<uint8_t>& key,
+                                     const std::vector<uint8_t>& fixed, size_t length) {
+  std::vector<uint8_t> out;
+  for (uint32_t i = 1; out.size() < length; ++i) {
+    std::vector<uint8_t> block = be32(i);
+    block.insert(block.end(), fixed.begin(), fixed.end());
+    const auto k = hmac_sha256(key, block);
+    out.insert(out.end(), k.begin(), k.end());
+  }
+  out.resize(length);
+  return out;
+}
 
 TEST_F(Pkcs11Module, EntryPointsCheckTheirArguments) {
   CK_SLOT_ID slot = make_token("args");
@@ -341,6 +442,177 @@ TEST_F(Pkcs11Module, ADaemonRestartFailsOldSessionsAndNewOnesWork) {
   EXPECT_EQ(f_->C_CloseSession(h), CKR_OK);
   const CK_SESSION_HANDLE fresh = user_session(slot);
   EXPECT_EQ(sign_and_verify(fresh, pub, priv), CKR_OK);
+}
+
+TEST_F(Pkcs11Module, Sp800108CounterKdfFollowsTheDataParameters) {
+  const CK_SLOT_ID slot = make_token("kbkdf");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  const std::vector<uint8_t> base_value(32, 0x5a);
+  const CK_OBJECT_HANDLE base = import_derive_base(h, base_value);
+  const std::vector<uint8_t> message = {'k', 'b', 'k', 'd', 'f'};
+
+  CK_SP800_108_COUNTER_FORMAT counter = {CK_FALSE, 32};
+  CK_SP800_108_DKM_LENGTH_FORMAT dkm = {CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS, CK_FALSE, 32};
+  CK_BYTE label[] = {'l', 'a', 'b', 'e', 'l'}, separator[] = {0x00}, context[] = {'c', 't', 'x'};
+  CK_PRF_DATA_PARAM data[] = {{CK_SP800_108_ITERATION_VARIABLE, &counter, sizeof counter},
+                              {CK_SP800_108_BYTE_ARRAY, label, sizeof label},
+                              {CK_SP800_108_BYTE_ARRAY, separator, sizeof separator},
+                              {CK_SP800_108_BYTE_ARRAY, context, sizeof context},
+                              {CK_SP800_108_DKM_LENGTH, &dkm, sizeof dkm}};
+  CK_SP800_108_KDF_PARAMS params = {CKM_SHA256_HMAC, 5, data, 0, nullptr};
+  CK_MECHANISM m = {CKM_SP800_108_COUNTER_KDF, &params, sizeof params};
+  std::vector<uint8_t> fixed = {'l', 'a', 'b', 'e', 'l', 0x00, 'c', 't', 'x'};
+  CK_RV rv = CKR_OK;
+  for (const bool with_length : {true, false}) {
+    SCOPED_TRACE(with_length ? "with [L]_32" : "without [L]");
+    params.ulNumberOfDataParams = with_length ? 5 : 4;
+    std::vector<uint8_t> expected_fixed = fixed;
+    if (with_length) {
+      const auto l = be32(256);
+      expected_fixed.insert(expected_fixed.end(), l.begin(), l.end());
+    }
+    const auto mac = derive_and_mac(h, &m, base, message, rv);
+    ASSERT_EQ(rv, CKR_OK);
+    EXPECT_EQ(mac, hmac_sha256(kbkdf_reference(base_value, expected_fixed, 32), message));
+  }
+
+  // Layouts the device does not compute are refused, not computed otherwise.
+  params.ulNumberOfDataParams = 5;
+  auto refused = [&](const char* what) {
+    SCOPED_TRACE(what);
+    derive_and_mac(h, &m, base, message, rv);
+    EXPECT_EQ(rv, CKR_MECHANISM_PARAM_INVALID);
+  };
+  counter.bLittleEndian = CK_TRUE;
+  refused("little-endian counter");
+  counter = {CK_FALSE, 16};
+  refused("16-bit counter");
+  counter = {CK_FALSE, 32};
+  dkm.dkmLengthMethod = CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS;
+  refused("DKM as sum of segments");
+  dkm.dkmLengthMethod = CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS;
+  std::swap(data[3], data[4]);
+  refused("DKM length before the last byte array");
+  std::swap(data[3], data[4]);
+  std::swap(data[0], data[1]);
+  refused("counter after a byte array");
+  std::swap(data[0], data[1]);
+  CK_DERIVED_KEY extra = {nullptr, 0, nullptr};
+  params.ulAdditionalDerivedKeys = 1;
+  params.pAdditionalDerivedKeys = &extra;
+  refused("additional derived keys");
+  params.ulAdditionalDerivedKeys = 0;
+  params.pAdditionalDerivedKeys = nullptr;
+  params.prfType = CKM_SHA_1_HMAC;
+  refused("HMAC-SHA-1 PRF");
+  params.prfType = CKM_SHA256_HMAC;
+  m.ulParameterLen = sizeof params - 1;
+  refused("short parameter");
+}
+
+TEST_F(Pkcs11Module, HkdfMatchesOpenSsl) {
+  const CK_SLOT_ID slot = make_token("hkdf");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  const std::vector<uint8_t> base_value(32, 0x33);
+  const CK_OBJECT_HANDLE base = import_derive_base(h, base_value);
+  CK_BYTE salt[] = {'s', 'a', 'l', 't'}, info[] = {'i', 'n', 'f', 'o'};
+  CK_HKDF_PARAMS params = {CK_TRUE,     CK_TRUE,           CKM_SHA256, CKF_HKDF_SALT_DATA, salt,
+                           sizeof salt, CK_INVALID_HANDLE, info,       sizeof info};
+  CK_MECHANISM m = {CKM_HKDF_DERIVE, &params, sizeof params};
+  const std::vector<uint8_t> message = {'h', 'k', 'd', 'f'};
+  CK_RV rv = CKR_OK;
+  const auto mac = derive_and_mac(h, &m, base, message, rv);
+  ASSERT_EQ(rv, CKR_OK);
+
+  std::vector<uint8_t> okm(32);
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  char md[] = "SHA256";
+  OSSL_PARAM p[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, md, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(base_value.data()),
+                                        base_value.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, sizeof salt),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
+      OSSL_PARAM_construct_end()};
+  ASSERT_EQ(EVP_KDF_derive(ctx, okm.data(), okm.size(), p), 1);
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  EXPECT_EQ(mac, hmac_sha256(okm, message));
+
+  // A salt held as a key would have to leave the device: refused.
+  params.ulSaltType = CKF_HKDF_SALT_KEY;
+  derive_and_mac(h, &m, base, message, rv);
+  EXPECT_EQ(rv, CKR_MECHANISM_PARAM_INVALID);
+}
+
+TEST_F(Pkcs11Module, CopyObjectKeepsTheKeyPolicy) {
+  const CK_SLOT_ID slot = make_token("copy");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  CK_ULONG len = 32;
+  CK_MECHANISM gen = {CKM_AES_KEY_GEN, nullptr, 0};
+  CK_ATTRIBUTE frozen_tmpl[] = {{CKA_VALUE_LEN, &len, sizeof len},
+                                {CKA_ENCRYPT, &yes, 1},
+                                {CKA_DECRYPT, &yes, 1},
+                                {CKA_MODIFIABLE, &no, 1}};
+  CK_OBJECT_HANDLE frozen = 0, open = 0;
+  ASSERT_EQ(f_->C_GenerateKey(h, &gen, frozen_tmpl, 4, &frozen), CKR_OK);
+  ASSERT_EQ(f_->C_GenerateKey(h, &gen, frozen_tmpl, 3, &open), CKR_OK);
+  CK_BBOOL copyable = CK_FALSE;
+  CK_ATTRIBUTE ask = {CKA_COPYABLE, &copyable, 1};
+  ASSERT_EQ(f_->C_GetAttributeValue(h, frozen, &ask, 1), CKR_OK);
+  EXPECT_EQ(copyable, CK_TRUE);
+  ASSERT_EQ(f_->C_GetAttributeValue(h, open, &ask, 1), CKR_OK);
+  EXPECT_EQ(copyable, CK_FALSE);
+
+  CK_OBJECT_HANDLE copy = 0;
+  CK_BYTE label[] = {'c', 'o', 'p', 'y'};
+  CK_ATTRIBUTE to_token[] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, label, sizeof label}};
+  EXPECT_EQ(f_->C_CopyObject(h, open, to_token, 2, &copy), CKR_ACTION_PROHIBITED);
+  ASSERT_EQ(f_->C_CopyObject(h, frozen, to_token, 2, &copy), CKR_OK);
+  EXPECT_NE(copy, frozen);
+  CK_BBOOL token = CK_FALSE;
+  CK_ATTRIBUTE token_attr = {CKA_TOKEN, &token, 1};
+  ASSERT_EQ(f_->C_GetAttributeValue(h, copy, &token_attr, 1), CKR_OK);
+  EXPECT_EQ(token, CK_TRUE);
+
+  // The copy holds the source's value: what one encrypts, the other decrypts.
+  CK_BYTE iv[16] = {1, 2, 3};
+  CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof iv};
+  CK_BYTE plain[] = "one key, two objects";
+  CK_BYTE ct[64], back[64];
+  CK_ULONG ct_len = sizeof ct, back_len = sizeof back;
+  ASSERT_EQ(f_->C_EncryptInit(h, &cbc, frozen), CKR_OK);
+  ASSERT_EQ(f_->C_Encrypt(h, plain, sizeof plain, ct, &ct_len), CKR_OK);
+  ASSERT_EQ(f_->C_DecryptInit(h, &cbc, copy), CKR_OK);
+  ASSERT_EQ(f_->C_Decrypt(h, ct, ct_len, back, &back_len), CKR_OK);
+  ASSERT_EQ(back_len, sizeof plain);
+  EXPECT_EQ(std::memcmp(back, plain, sizeof plain), 0);
+
+  // A copy gains no usage, keeps its kind, and needs somewhere to put it.
+  CK_ATTRIBUTE wrap[] = {{CKA_WRAP, &yes, 1}};
+  EXPECT_EQ(f_->C_CopyObject(h, frozen, wrap, 1, &copy), CKR_ATTRIBUTE_READ_ONLY);
+  CK_KEY_TYPE other = CKK_GENERIC_SECRET;
+  CK_ATTRIBUTE type[] = {{CKA_KEY_TYPE, &other, sizeof other}};
+  EXPECT_EQ(f_->C_CopyObject(h, frozen, type, 1, &copy), CKR_ATTRIBUTE_READ_ONLY);
+  EXPECT_EQ(f_->C_CopyObject(h, frozen, nullptr, 0, nullptr), CKR_ARGUMENTS_BAD);
+  EXPECT_EQ(f_->C_CopyObject(h, 0x7777, nullptr, 0, &copy), CKR_OBJECT_HANDLE_INVALID);
+
+  // A data object copies with its value, under a new label.
+  CK_OBJECT_CLASS data_class = CKO_DATA;
+  CK_BYTE value[] = {'d', 'a', 't', 'a'};
+  CK_ATTRIBUTE data_tmpl[] = {{CKA_CLASS, &data_class, sizeof data_class},
+                              {CKA_VALUE, value, sizeof value}};
+  CK_OBJECT_HANDLE data = 0, data_copy = 0;
+  ASSERT_EQ(f_->C_CreateObject(h, data_tmpl, 2, &data), CKR_OK);
+  CK_ATTRIBUTE relabel[] = {{CKA_LABEL, label, sizeof label}};
+  ASSERT_EQ(f_->C_CopyObject(h, data, relabel, 1, &data_copy), CKR_OK);
+  CK_BYTE read[8];
+  CK_ATTRIBUTE get = {CKA_VALUE, read, sizeof read};
+  ASSERT_EQ(f_->C_GetAttributeValue(h, data_copy, &get, 1), CKR_OK);
+  ASSERT_EQ(get.ulValueLen, sizeof value);
+  EXPECT_EQ(std::memcmp(read, value, sizeof value), 0);
 }
 
 }  // namespace

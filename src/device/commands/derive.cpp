@@ -106,12 +106,16 @@ Status DeriveKey(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
       if (ok(s)) s = params.opt_bytes(kKdfLabel, label, kMaxKdfInput);
       if (ok(s)) s = params.opt_bytes(kKdfContext, context, kMaxKdfInput);
       if (ok(s)) s = params.opt_uint(kCounterBits, counter_bits, 32);
+      crypto::KbkdfLayout layout;
+      if (ok(s)) s = params.opt_bool(kKdfSeparator, layout.separator);
+      if (ok(s)) s = params.opt_bool(kKdfLength, layout.length);
       if (s == Status::kMissingField) return Status::kMechanismParamInvalid;
       if (!ok(s)) return s;
       crypto::Hash hash{};
       if (!ok(hash_from_mechanism(prf, hash))) return Status::kMechanismParamInvalid;
       s = crypto::kbkdf_counter_hmac(hash, base.secret.reveal(), label, context,
-                                     static_cast<uint32_t>(counter_bits.value_or(32)), value);
+                                     static_cast<uint32_t>(counter_bits.value_or(32)), value,
+                                     layout);
       if (!ok(s)) return s;
       break;
     }

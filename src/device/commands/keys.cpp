@@ -181,33 +181,13 @@ Status SetKeyAttributes(CommandContext& ctx, const cbor::MapReader& in, Reply& o
   // Keys are immutable once published: the change is a new object under
   // the same handle, so an operation already holding the old one is not
   // affected mid-flight.
-  auto changed = std::make_shared<KeyObject>();
   const KeyObject& old = *ctx.key;
-  changed->handle = old.handle;
-  changed->object_class = old.object_class;
-  changed->key_type = old.key_type;
-  changed->key_bits = old.key_bits;
-  changed->curve = old.curve;
+  // Same key value, same IV sequence: the counter and fixed field move over.
+  auto changed = old.duplicate();
   changed->label = new_label ? label : old.label;
   changed->id = new_id ? id : old.id;
   changed->flags = (old.flags & ~static_cast<uint32_t>(mask)) |
                    (static_cast<uint32_t>(flags) & static_cast<uint32_t>(mask));
-  changed->local = old.local;
-  changed->pair_handle = old.pair_handle;
-  changed->allowed_mechanisms = old.allowed_mechanisms;
-  changed->owner_session = old.owner_session;
-  changed->owner_connection = old.owner_connection;
-  changed->token = old.token;
-  changed->origin = old.origin;
-  changed->uid = old.uid;
-  changed->value = old.value;
-  changed->certificate_type = old.certificate_type;
-  changed->application = old.application;
-  changed->secret = old.secret.clone();
-  changed->pkey = crypto::share_key(old.pkey.get());
-  // Same key value, same IV sequence: the counter and fixed field move over.
-  changed->gcm_fixed_field = old.gcm_fixed_field;
-  changed->gcm_invocations = old.gcm_invocations.load();
   // One change at a time per partition: the pair rule below reads the
   // other half, so two changes to the two halves cannot pass it one by one.
   std::lock_guard change_lock(ctx.partition->attribute_change_mutex);

@@ -52,6 +52,35 @@ Status CreateObject(CommandContext& ctx, const cbor::MapReader& in, Reply& out) 
   return add_object(ctx, std::move(object), out);
 }
 
+// C_CopyObject: a new object with the source's value and attributes, its
+// own handle and uid; label, id, token and (within check_copy) the flags
+// may differ. Key pairs are not linked to their copies.
+Status CopyObject(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
+  if (!ctx.key) return Status::kMissingField;
+  const KeyObject& source = *ctx.key;
+  auto copy = source.duplicate();
+  std::optional<uint64_t> flags, mask;
+  Status s = in.opt_text(kLabel, copy->label, kMaxLabel);
+  if (ok(s)) s = in.opt_bytes(kId, copy->id, kMaxId);
+  if (ok(s)) s = in.opt_bool(kToken, copy->token);
+  if (ok(s)) s = in.opt_uint(kFlags, flags, UINT32_MAX);
+  if (ok(s)) s = in.opt_uint(kFlagsMask, mask, UINT32_MAX);
+  if (!ok(s)) return s;
+  if (flags.has_value() != mask.has_value()) return Status::kMissingField;
+  std::string why;
+  s = check_copy(source, static_cast<uint32_t>(flags.value_or(0)),
+                 static_cast<uint32_t>(mask.value_or(0)), why);
+  if (!ok(s)) return why.empty() ? s : fail(out, s, why);
+  if (mask) {
+    copy->flags = (source.flags & ~static_cast<uint32_t>(*mask)) |
+                  (static_cast<uint32_t>(*flags) & static_cast<uint32_t>(*mask));
+  }
+  copy->pair_handle = 0;
+  // A new incarnation: prepare() gives it its own GCM fixed field.
+  copy->gcm_invocations = 0;
+  return add_object(ctx, std::move(copy), out);
+}
+
 Status GetObjectValue(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   if (!ctx.key) return Status::kMissingField;
   if (ctx.key->is_key()) {

@@ -159,8 +159,14 @@ Status hkdf(Hash h, HkdfMode mode, std::span<const uint8_t> ikm, std::span<const
 // Counter width r: only 32 bits. OpenSSL 3.0's KBKDF has no "r" parameter
 // (it came in 3.1) and always uses a 32-bit counter, so 8, 16 and 24 are
 // kMechanismParamInvalid.
+// The layout can drop the separator and [L]_32, so that a caller's whole
+// fixed input (PKCS#11's byte arrays, CAVP's "fixed data") goes in as label.
+struct KbkdfLayout {
+  bool separator = true;  // 0x00 between label and context
+  bool length = true;     // [L]_32 after the context
+};
 Status kbkdf_counter_hmac(Hash prf, std::span<const uint8_t> key, std::span<const uint8_t> label,
-                          std::span<const uint8_t> context, uint32_t counter_bits,
-                          SecretBytes& out);
+                          std::span<const uint8_t> context, uint32_t counter_bits, SecretBytes& out,
+                          KbkdfLayout layout = {});
 
 }  // namespace ihsm::device::crypto

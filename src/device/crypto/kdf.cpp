@@ -54,8 +54,8 @@ Status hkdf(Hash h, HkdfMode mode, std::span<const uint8_t> ikm, std::span<const
 }
 
 Status kbkdf_counter_hmac(Hash prf, std::span<const uint8_t> key, std::span<const uint8_t> label,
-                          std::span<const uint8_t> context, uint32_t counter_bits,
-                          SecretBytes& out) {
+                          std::span<const uint8_t> context, uint32_t counter_bits, SecretBytes& out,
+                          KbkdfLayout layout) {
   if (prf != Hash::kSha256 && prf != Hash::kSha384 && prf != Hash::kSha512) {
     return Status::kMechanismParamInvalid;
   }
@@ -69,8 +69,8 @@ Status kbkdf_counter_hmac(Hash prf, std::span<const uint8_t> key, std::span<cons
   char mode[] = "COUNTER";
   char mac[] = "HMAC";
   const char* md = detail::hash_name(prf);
-  int use_l = 1;
-  int use_separator = 1;
+  int use_l = layout.length ? 1 : 0;
+  int use_separator = layout.separator ? 1 : 0;
   OSSL_PARAM params[9];
   size_t n = 0;
   params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, mode, 0);
@@ -78,7 +78,7 @@ Status kbkdf_counter_hmac(Hash prf, std::span<const uint8_t> key, std::span<cons
   params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0);
   params[n++] = detail::octet_param(OSSL_KDF_PARAM_KEY, key);
   // OpenSSL's names: salt = Label, info = Context. The fixed input data is
-  // Label || 0x00 || Context || [L]_32.
+  // Label || 0x00 || Context || [L]_32, separator and L as the layout says.
   if (!label.empty()) params[n++] = detail::octet_param(OSSL_KDF_PARAM_SALT, label);
   if (!context.empty()) params[n++] = detail::octet_param(OSSL_KDF_PARAM_INFO, context);
   params[n++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_KBKDF_USE_L, &use_l);

@@ -7,12 +7,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/secret.h"
 #include "device/crypto/backend.h"
+#include "device/crypto/key_facts.h"
 #include "ihsm/types.h"
 
 namespace ihsm::device {
@@ -78,6 +80,40 @@ struct KeyObject {
     for (int i = 0; i < 4; ++i) iv[8 + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
     return true;
   }
+
+  // Every field, the key material shared or cloned: SetKeyAttributes
+  // publishes a changed duplicate under the same handle, CopyObject a new
+  // object (which then gets its own handle, uid and GCM fixed field).
+  std::shared_ptr<KeyObject> duplicate() const {
+    auto d = std::make_shared<KeyObject>();
+    d->handle = handle;
+    d->object_class = object_class;
+    d->key_type = key_type;
+    d->key_bits = key_bits;
+    d->curve = curve;
+    d->label = label;
+    d->id = id;
+    d->flags = flags;
+    d->local = local;
+    d->pair_handle = pair_handle;
+    d->allowed_mechanisms = allowed_mechanisms;
+    d->owner_session = owner_session;
+    d->owner_connection = owner_connection;
+    d->token = token;
+    d->origin = origin;
+    d->uid = uid;
+    d->value = value;
+    d->certificate_type = certificate_type;
+    d->application = application;
+    d->secret = secret.clone();
+    d->pkey = crypto::share_key(pkey.get());
+    d->gcm_fixed_field = gcm_fixed_field;
+    d->gcm_invocations = gcm_invocations.load();
+    return d;
+  }
+
+  // ihsm::copyable gives the rule and its reason.
+  bool copyable() const { return ihsm::copyable(object_class, flags, pair_handle); }
 
   bool has(uint32_t usage_bit) const { return (flags & usage_bit) != 0; }
   bool is_key() const {

@@ -212,6 +212,42 @@ Status check_pair_combination(uint32_t public_flags, uint32_t private_flags,
   return s;
 }
 
+Status check_copy(const KeyObject& object, uint32_t new_flags, uint32_t mask, std::string& why) {
+  if (!object.copyable()) {
+    why = object.pair_handle != 0
+              ? "a key pair's halves are not copied (a copy could take usages across the pair)"
+              : "only a key that is not modifiable is copied (copies could split its usages)";
+    return Status::kActionProhibited;
+  }
+  if ((mask & ~kAll) != 0) {
+    why = "unknown attribute bits";
+    return Status::kAttributeInvalid;
+  }
+  const uint32_t wanted = (object.flags & ~mask) | (new_flags & mask);
+  const uint32_t gained = wanted & ~object.flags;
+  const uint32_t lost = object.flags & ~wanted;
+  if (!object.is_key()) {
+    if (((gained | lost) & ~(kModifiable | kDestroyable)) != 0) {
+      why = "certificates and data objects take only modifiable and destroyable";
+      return Status::kAttributeInvalid;
+    }
+    return Status::kOk;
+  }
+  if (((gained | lost) & (kDeviceSet | kTrusted)) != 0) {
+    why = "always-sensitive, never-extractable and trusted are not set by a copy";
+    return Status::kAttributeReadOnly;
+  }
+  if ((gained & ~(kSensitive | kWrapWithTrusted)) != 0) {
+    why = "a copy may not gain " + flags_to_string(gained & ~(kSensitive | kWrapWithTrusted));
+    return Status::kAttributeReadOnly;
+  }
+  if ((lost & (kSensitive | kWrapWithTrusted)) != 0) {
+    why = "a copy may not clear " + flags_to_string(lost & (kSensitive | kWrapWithTrusted));
+    return Status::kAttributeReadOnly;
+  }
+  return Status::kOk;
+}
+
 Status check_destroy(const KeyObject& key) {
   return key.has(kDestroyable) ? Status::kOk : Status::kActionProhibited;
 }

@@ -42,6 +42,15 @@ Status check_attribute_change(const KeyObject& key, uint32_t new_flags, uint32_t
 Status check_pair_combination(uint32_t public_flags, uint32_t private_flags,
                               const PolicyConfig& config, std::string& why);
 
+// CopyObject: may `object` be copied with flags changed to `new_flags`
+// (bits in `mask`)? Keys only when KeyObject::copyable(); a key's copy
+// may become more protected (sensitive, wrap-with-trusted) and lose
+// usages and protections the owner may drop (extractable, modifiable,
+// destroyable), never gain a usage. Certificates and data objects may
+// set modifiable and destroyable freely. kActionProhibited or
+// kAttributeReadOnly.
+Status check_copy(const KeyObject& object, uint32_t new_flags, uint32_t mask, std::string& why);
+
 Status check_destroy(const KeyObject& key);
 
 // May `wrapping` wrap `target`? kKeyNotExtractable, kKeyNotWrappable,

@@ -304,6 +304,21 @@ TEST_F(MechKat, Sp800_108CounterKdf) {
                             secret_spec(KeyType::kAes, kEncrypt, 16));
   MECH_ASSERT_OK(aes);
   EXPECT_TRUE(holds_aes(*aes, ref::kbkdf_counter(Mechanism::kSha256, key, label, {}, 16)));
+
+  // The caller's own fixed input: no separator, with and without [L]_32.
+  for (const bool with_length : {true, false}) {
+    SCOPED_TRACE(with_length ? "fixed input || L" : "fixed input only");
+    MechanismParams own;
+    own.prf_hash = Mechanism::kSha384;
+    own.kdf_label = label;
+    own.kdf_separator = false;
+    own.kdf_length = with_length;
+    auto derived = s().derive_key(base, Mechanism::kSp800108CounterKdf, own,
+                                  secret_spec(KeyType::kGenericSecret, kSign, 64));
+    MECH_ASSERT_OK(derived);
+    EXPECT_TRUE(holds_secret(
+        *derived, ref::kbkdf_counter(Mechanism::kSha384, key, label, {}, 64, false, with_length)));
+  }
 }
 
 // PKCS#1 v1.5 signatures are deterministic: a known RSA key imported as

@@ -173,18 +173,22 @@ inline Bytes hmac(Mechanism hash, const Bytes& key, const Bytes& data) {
 }
 
 // SP 800-108 counter mode, written out from the formula with EVP_MAC:
-// K(i) = PRF(K, [i]_32 || Label || 0x00 || Context || [L]_32).
+// K(i) = PRF(K, [i]_32 || Label || 0x00 || Context || [L]_32), the
+// separator and [L]_32 each left out when asked.
 inline Bytes kbkdf_counter(Mechanism hash, const Bytes& key, const Bytes& label,
-                           const Bytes& context, size_t length) {
+                           const Bytes& context, size_t length, bool separator = true,
+                           bool length_field = true) {
   const uint32_t l_bits = static_cast<uint32_t>(length * 8);
   Bytes out;
   for (uint32_t i = 1; out.size() < length; ++i) {
     Bytes block;
     for (int b = 3; b >= 0; --b) block.push_back(static_cast<uint8_t>(i >> (8 * b)));
     block.insert(block.end(), label.begin(), label.end());
-    block.push_back(0x00);
+    if (separator) block.push_back(0x00);
     block.insert(block.end(), context.begin(), context.end());
-    for (int b = 3; b >= 0; --b) block.push_back(static_cast<uint8_t>(l_bits >> (8 * b)));
+    if (length_field) {
+      for (int b = 3; b >= 0; --b) block.push_back(static_cast<uint8_t>(l_bits >> (8 * b)));
+    }
     const Bytes k = hmac(hash, key, block);
     out.insert(out.end(), k.begin(), k.end());
   }

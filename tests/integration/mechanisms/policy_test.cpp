@@ -224,6 +224,47 @@ TEST_F(MechPolicy, ClulowWrapThenDecryptRefusedByDefault) {
                      Status::kAttributeInvalid);
 }
 
+// Attack: Clulow across copies. Copy a key, then give one copy wrap and
+// the other decrypt (or copy straight into more usages): wrap a target
+// with the first, decrypt the blob with the second. A key is copied only
+// once it cannot change, a copy gains no usage, and a key pair's halves
+// are not copied (the pair rule could not follow the copy).
+TEST_F(MechPolicy, ClulowAcrossCopies) {
+  const KeyHandle changeable = aes(kWrap | kUnwrap);
+  MECH_EXPECT_STATUS(s().copy_object(changeable), Status::kActionProhibited);
+
+  const KeyHandle frozen = aes(kWrap | kUnwrap | kSensitive, 256, kModifiable);
+  ASSERT_FALSE(has_flag(frozen, kModifiable));
+  ObjectCopy more;
+  more.flags = kDecrypt;
+  more.mask = kDecrypt;
+  MECH_EXPECT_STATUS(s().copy_object(frozen, more), Status::kAttributeReadOnly);
+  ObjectCopy loosen;
+  loosen.mask = kSensitive;  // flags 0: clear sensitive
+  MECH_EXPECT_STATUS(s().copy_object(frozen, loosen), Status::kAttributeReadOnly);
+  ObjectCopy forge;
+  forge.mask = kNeverExtractable;  // clear what the device recorded
+  MECH_EXPECT_STATUS(s().copy_object(frozen, forge), Status::kAttributeReadOnly);
+  // Fewer usages is allowed: the copies together still hold only wrap+unwrap.
+  ObjectCopy wrap_only;
+  wrap_only.label = "wrap-only copy";
+  wrap_only.mask = kUnwrap;
+  auto copy = s().copy_object(frozen, wrap_only);
+  MECH_ASSERT_OK(copy);
+  EXPECT_NE(*copy, frozen);
+  EXPECT_TRUE(has_flag(*copy, kWrap | kSensitive | kAlwaysSensitive));
+  EXPECT_FALSE(has_flag(*copy, kUnwrap));
+  EXPECT_FALSE(has_flag(*copy, kModifiable));
+  // And stays so: a copy is frozen like its source.
+  MECH_EXPECT_STATUS(s().set_key_attributes(*copy, kDecrypt, kDecrypt), Status::kActionProhibited);
+
+  auto pair = s().generate_key_pair(Mechanism::kRsaKeyPairGen, std::nullopt, 2048,
+                                    masked(kEncrypt, kModifiable), masked(kDecrypt, kModifiable));
+  MECH_ASSERT_OK(pair);
+  MECH_EXPECT_STATUS(s().copy_object(pair->public_handle), Status::kActionProhibited);
+  MECH_EXPECT_STATUS(s().copy_object(pair->private_handle), Status::kActionProhibited);
+}
+
 // ...and the attack, shown on a device started with
 // --allow-wrap-and-cipher-keys: the wrapped key decrypts to its value.
 TEST_F(MechPolicy, ClulowAttackWorksWhenTheRuleIsLifted) {
