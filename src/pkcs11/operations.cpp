@@ -90,7 +90,11 @@ CK_RV read_params(const CK_MECHANISM& m, Operation& op) {
     }
     case CKM_AES_CTR: {
       const auto* p = params_as<CK_AES_CTR_PARAMS>(m);
-      if (p == nullptr) return CKR_MECHANISM_PARAM_INVALID;
+      // 1..128 counter bits, checked here: PKCS#11 refuses bad parameters
+      // at Init (the device would say INVALID_ARGUMENT, at the operation).
+      if (p == nullptr || p->ulCounterBits < 1 || p->ulCounterBits > 128) {
+        return CKR_MECHANISM_PARAM_INVALID;
+      }
       op.spec.iv = Bytes(p->cb, p->cb + 16);
       op.spec.params.counter_bits = static_cast<uint32_t>(p->ulCounterBits);
       return CKR_OK;
@@ -133,6 +137,17 @@ CK_RV fail(Operation& op, CK_RV r) {
 }
 
 bool is_gcm(const Operation& op) { return op.mechanism == CKM_AES_GCM; }
+
+// CKM_SHA*_HMAC's MAC is the whole hash output (only the _GENERAL variants,
+// not offered, take a shorter one). The device also verifies a MAC cut to
+// 16 bytes or more, so a shorter one must be refused here.
+CK_RV check_mac_length(CK_MECHANISM_TYPE m, CK_ULONG sig_len) {
+  CK_ULONG full = 0;
+  if (m == CKM_SHA256_HMAC) full = 32;
+  if (m == CKM_SHA384_HMAC) full = 48;
+  if (m == CKM_SHA512_HMAC) full = 64;
+  return full != 0 && sig_len != full ? CKR_SIGNATURE_LEN_RANGE : CKR_OK;
+}
 
 // PKCS#11's GCM output: ciphertext then tag.
 Bytes with_tag(CipherOutput&& c) {
@@ -348,6 +363,7 @@ CK_RV verify_one_shot(P11Session& s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR
   if (!op.active) return CKR_OPERATION_NOT_INITIALIZED;
   if ((data == nullptr && len != 0) || sig == nullptr) return fail(op, CKR_ARGUMENTS_BAD);
   if (!op.input.empty()) return fail(op, CKR_OPERATION_ACTIVE);
+  if (const CK_RV r = check_mac_length(op.mechanism, sig_len); r != CKR_OK) return fail(op, r);
   auto r = s.device->verify(op.key, static_cast<Mechanism>(op.mechanism), bytes_of(data, len),
                             bytes_of(sig, sig_len), op.params);
   op = Operation{};
@@ -358,6 +374,7 @@ CK_RV verify_final(P11Session& s, CK_BYTE_PTR sig, CK_ULONG sig_len) {
   Operation& op = s.verify;
   if (!op.active) return CKR_OPERATION_NOT_INITIALIZED;
   if (sig == nullptr) return fail(op, CKR_ARGUMENTS_BAD);
+  if (const CK_RV r = check_mac_length(op.mechanism, sig_len); r != CKR_OK) return fail(op, r);
   auto r = s.device->verify(op.key, static_cast<Mechanism>(op.mechanism), op.input,
                             bytes_of(sig, sig_len), op.params);
   op = Operation{};

@@ -29,8 +29,20 @@ CK_RV wrap_params(const CK_MECHANISM& m, MechanismParams& out) {
   }
 }
 
+// Whether p[0..n) can be a public value the device takes: an X25519 key,
+// or a P-256/384/521 point, uncompressed or compressed.
+bool is_public_value(const uint8_t* p, size_t n) {
+  if (n == 32) return true;
+  if (n == 65 || n == 97 || n == 133) return p[0] == 0x04;
+  if (n == 33 || n == 49 || n == 67) return p[0] == 0x02 || p[0] == 0x03;
+  return false;
+}
+
 // An EC public value: the raw point (or X25519 key), or the same in a
-// DER OCTET STRING (PKCS#11 allows both).
+// DER OCTET STRING (PKCS#11 allows both). The DER header is taken off only
+// when what it holds is a public value: a raw uncompressed point also
+// starts 0x04, and one whose X begins 3F 04 (P-256) would otherwise pass
+// for a 63-byte OCTET STRING holding a point, and fail.
 Bytes public_value(const uint8_t* p, CK_ULONG n) {
   Bytes v(p, p + n);
   if (n >= 2 && p[0] == 0x04) {
@@ -39,9 +51,7 @@ Bytes public_value(const uint8_t* p, CK_ULONG n) {
       len = p[2];
       header = 3;
     }
-    if (header + len == n && (n - header == 32 || (n > header && p[header] == 0x04))) {
-      return Bytes(p + header, p + n);
-    }
+    if (header + len == n && is_public_value(p + header, len)) return Bytes(p + header, p + n);
   }
   return v;
 }
