@@ -122,10 +122,8 @@ class Pkcs11Module : public DaemonTest {
     return r;
   }
 
-  // A known secret brought into the device: RSA-OAEP(SHA-256) encrypted
-  // here to a device RSA key, then C_UnwrapKey into a generic secret that
-  // may derive. The test knows the value; the device holds it.
-  CK_OBJECT_HANDLE import_derive_base(CK_SESSION_HANDLE h, const std::vector<uint8_t>& value) {
+  // A device RSA-2048 key pair that may unwrap; {private handle, public key}.
+  std::pair<CK_OBJECT_HANDLE, EVP_PKEY*> unwrapping_rsa(CK_SESSION_HANDLE h) {
     CK_BBOOL yes = CK_TRUE;
     CK_ULONG bits = 2048;
     CK_ATTRIBUTE pub_tmpl[] = {{CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_WRAP, &yes, 1}};
@@ -139,15 +137,32 @@ class Pkcs11Module : public DaemonTest {
     const unsigned char* p = spki.data();
     EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(info.ulValueLen));
     EXPECT_NE(key, nullptr);
+    return {priv, key};
+  }
+
+  // RSA-OAEP(SHA-256) of `value` to `key`, done here.
+  static std::vector<uint8_t> oaep_sha256(EVP_PKEY* key, const std::vector<uint8_t>& value) {
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key, nullptr);
-    std::vector<uint8_t> wrapped(256);
-    size_t wrapped_len = wrapped.size();
+    std::vector<uint8_t> out(256);
+    size_t len = out.size();
     EXPECT_EQ(EVP_PKEY_encrypt_init(ctx), 1);
     EXPECT_EQ(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING), 1);
     EXPECT_EQ(EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()), 1);
     EXPECT_EQ(EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()), 1);
-    EXPECT_EQ(EVP_PKEY_encrypt(ctx, wrapped.data(), &wrapped_len, value.data(), value.size()), 1);
+    EXPECT_EQ(EVP_PKEY_encrypt(ctx, out.data(), &len, value.data(), value.size()), 1);
     EVP_PKEY_CTX_free(ctx);
+    out.resize(len);
+    return out;
+  }
+
+  // A known secret brought into the device: RSA-OAEP(SHA-256) encrypted
+  // here to a device RSA key, then C_UnwrapKey into a generic secret that
+  // may derive. The test knows the value; the device holds it.
+  CK_OBJECT_HANDLE import_derive_base(CK_SESSION_HANDLE h, const std::vector<uint8_t>& value) {
+    CK_BBOOL yes = CK_TRUE;
+    auto [priv, key] = unwrapping_rsa(h);
+    std::vector<uint8_t> wrapped = oaep_sha256(key, value);
+    const size_t wrapped_len = wrapped.size();
     EVP_PKEY_free(key);
     CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, nullptr, 0};
     CK_MECHANISM unwrap = {CKM_RSA_PKCS_OAEP, &oaep, sizeof oaep};
@@ -544,6 +559,54 @@ TEST_F(Pkcs11Module, HkdfMatchesOpenSsl) {
   params.ulSaltType = CKF_HKDF_SALT_KEY;
   derive_and_mac(h, &m, base, message, rv);
   EXPECT_EQ(rv, CKR_MECHANISM_PARAM_INVALID);
+}
+
+// CKM_RSA_AES_KEY_WRAP (PKCS#11 2.40 2.1.21): OAEP of an ephemeral AES key,
+// then AES-KWP of the target, both done here with OpenSSL; the key the
+// device unwraps must MAC like the known value.
+TEST_F(Pkcs11Module, RsaAesKeyWrapBringsInAKnownKey) {
+  const CK_SLOT_ID slot = make_token("rsa-aes");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  auto [priv, key] = unwrapping_rsa(h);
+  const std::vector<uint8_t> ephemeral(32, 0x42), target(40, 0x17);
+  std::vector<uint8_t> wrapped = oaep_sha256(key, ephemeral);
+  EVP_PKEY_free(key);
+  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+  EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+  ASSERT_EQ(EVP_EncryptInit_ex(c, EVP_aes_256_wrap_pad(), nullptr, ephemeral.data(), nullptr), 1);
+  std::vector<uint8_t> kwp(target.size() + 16);
+  int n = 0, m = 0;
+  ASSERT_EQ(EVP_EncryptUpdate(c, kwp.data(), &n, target.data(), static_cast<int>(target.size())),
+            1);
+  ASSERT_EQ(EVP_EncryptFinal_ex(c, kwp.data() + n, &m), 1);
+  EVP_CIPHER_CTX_free(c);
+  wrapped.insert(wrapped.end(), kwp.begin(), kwp.begin() + n + m);
+
+  CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, nullptr, 0};
+  CK_RSA_AES_KEY_WRAP_PARAMS params = {256, &oaep};
+  CK_MECHANISM mech = {CKM_RSA_AES_KEY_WRAP, &params, sizeof params};
+  CK_BBOOL yes = CK_TRUE;
+  CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+  CK_ATTRIBUTE tmpl[] = {
+      {CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type}, {CKA_SIGN, &yes, 1}};
+  CK_OBJECT_HANDLE imported = 0;
+  ASSERT_EQ(f_->C_UnwrapKey(h, &mech, priv, wrapped.data(), wrapped.size(), tmpl, 3, &imported),
+            CKR_OK);
+  CK_MECHANISM hmac = {CKM_SHA256_HMAC, nullptr, 0};
+  std::vector<uint8_t> message = {'r', 's', 'a', '-', 'a', 'e', 's'}, mac(32);
+  CK_ULONG mac_len = mac.size();
+  ASSERT_EQ(f_->C_SignInit(h, &hmac, imported), CKR_OK);
+  ASSERT_EQ(f_->C_Sign(h, message.data(), message.size(), mac.data(), &mac_len), CKR_OK);
+  EXPECT_EQ(mac, hmac_sha256(target, message));
+
+  // A flipped byte in the AES-KWP part, and a missing OAEP parameter block.
+  wrapped.back() ^= 1;
+  EXPECT_NE(f_->C_UnwrapKey(h, &mech, priv, wrapped.data(), wrapped.size(), tmpl, 3, &imported),
+            CKR_OK);
+  params.pOAEPParams = nullptr;
+  EXPECT_EQ(f_->C_UnwrapKey(h, &mech, priv, wrapped.data(), wrapped.size(), tmpl, 3, &imported),
+            CKR_MECHANISM_PARAM_INVALID);
 }
 
 TEST_F(Pkcs11Module, CopyObjectKeepsTheKeyPolicy) {

@@ -50,10 +50,10 @@ one process are ihsm_pkcs11_module_tests' ManyThreadsOwnSessionsSameKeys:
 PyKCS11 holds the GIL in every call.)
 
 Not here, because PyKCS11 cannot express their parameters (structures with
-pointers it has no class for): CKM_HKDF_DERIVE (CK_HKDF_PARAMS) and
-CKM_RSA_AES_KEY_WRAP (CK_RSA_AES_KEY_WRAP_PARAMS). Their parameter mapping
-is for the C++ dlopen test (tests/integration/pkcs11_module_test.cpp); the
-device's HKDF and RSA-AES-KEY-WRAP are checked in tests/integration/mechanisms.
+pointers it has no class for): CKM_HKDF_DERIVE (CK_HKDF_PARAMS),
+CKM_SP800_108_COUNTER_KDF (CK_SP800_108_KDF_PARAMS) and CKM_RSA_AES_KEY_WRAP
+(CK_RSA_AES_KEY_WRAP_PARAMS). The C++ dlopen test
+(tests/integration/pkcs11_module_test.cpp) checks those against OpenSSL.
 
 IHSM_TEST_NO_CRYPTOGRAPHY=1 forces the openssl path (and skips the rest).
 """
@@ -91,6 +91,7 @@ from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS, CKA_EC_POIN
                               CKM_ECDSA_SHA384, CKM_ECDSA_SHA512, CKM_EC_EDWARDS_KEY_PAIR_GEN,
                               CKM_EC_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKM_EDDSA,
                               CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_DERIVE, CKM_RSA_AES_KEY_WRAP,
+                              CKM_SP800_108_COUNTER_KDF,
                               CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP,
                               CKM_RSA_PKCS_PSS, CKM_SHA384, CKM_SHA384_HMAC, CKM_SHA384_RSA_PKCS,
                               CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512, CKM_SHA512_HMAC,
@@ -919,6 +920,7 @@ class PyKcs11Module(unittest.TestCase):
     NOT_EXPRESSIBLE = {
         CKM_HKDF_DERIVE: "CK_HKDF_PARAMS",
         CKM_RSA_AES_KEY_WRAP: "CK_RSA_AES_KEY_WRAP_PARAMS",
+        CKM_SP800_108_COUNTER_KDF: "CK_SP800_108_KDF_PARAMS",
     }
 
     def test_mechanism_list_is_walked(self):
