@@ -2,6 +2,7 @@
 // (docs/mechanisms.md), with PKCS#11's key-size units (bits for RSA, EC
 // and generic secrets, bytes for AES). Every one runs in the device
 // (CKF_HW).
+#include "ihsm/pkcs11_ihsm.h"
 #include "pkcs11/module.h"
 
 namespace ihsm::pkcs11 {
@@ -84,6 +85,8 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_WRAP | CKF_UNWRAP},
       {CKM_HKDF_DERIVE, 112, 4096, CKF_DERIVE},
       {CKM_SP800_108_COUNTER_KDF, 112, 4096, CKF_DERIVE},
+      // Vendor: masked blobs out and back in (include/ihsm/pkcs11_ihsm.h).
+      {CKM_IHSM_MASKED_KEY, 0, 0, CKF_WRAP | CKF_UNWRAP},
   });
   return table;
 }

@@ -3,6 +3,7 @@
 // wrap policy the device applies).
 #include <cstring>
 
+#include "ihsm/pkcs11_ihsm.h"
 #include "pkcs11/module.h"
 #include "protocol/fields.h"
 
@@ -174,6 +175,13 @@ CK_RV wrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping,
                CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
   if (mech == nullptr || out_len == nullptr) return CKR_ARGUMENTS_BAD;
   if (const CK_RV r = require_logged_in(s); r != CKR_OK) return r;
+  if (mech->mechanism == CKM_IHSM_MASKED_KEY) {
+    if (mech->ulParameterLen != 0) return CKR_MECHANISM_PARAM_INVALID;
+    if (wrapping != CK_INVALID_HANDLE) return CKR_WRAPPING_KEY_HANDLE_INVALID;
+    auto blob = s.device->export_masked_key(key);
+    if (!blob) return blob.status() == Status::kNoSuchKey ? CKR_KEY_HANDLE_INVALID : rv(blob);
+    return give(blob.value(), out, out_len);
+  }
   MechanismParams params;
   if (const CK_RV r = wrap_params(*mech, params); r != CKR_OK) return r;
   // The device wraps afresh each call; a length query wraps too, and the
@@ -193,6 +201,16 @@ CK_RV unwrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrappi
     return CKR_ARGUMENTS_BAD;
   }
   if (const CK_RV r = require_logged_in(s); r != CKR_OK) return r;
+  if (mech->mechanism == CKM_IHSM_MASKED_KEY) {
+    // The blob carries the object's attributes, bound in by its tag.
+    if (mech->ulParameterLen != 0) return CKR_MECHANISM_PARAM_INVALID;
+    if (unwrapping != CK_INVALID_HANDLE) return CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+    if (count != 0) return CKR_TEMPLATE_INCONSISTENT;
+    auto r = s.device->load_masked_key(Bytes(wrapped, wrapped + wrapped_len));
+    if (!r) return rv(r);
+    *out = r.value();
+    return CKR_OK;
+  }
   MechanismParams params;
   if (const CK_RV r = wrap_params(*mech, params); r != CKR_OK) return r;
   NewKeySpec spec;

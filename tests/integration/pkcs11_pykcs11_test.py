@@ -114,6 +114,9 @@ except ImportError:
     HAVE_CRYPTOGRAPHY = False
 
 FREE_SLOT = 0x7FFF0000
+CKM_IHSM_MASKED_KEY = 0xC9480001  # include/ihsm/pkcs11_ihsm.h
+CKR_WRAPPED_KEY_INVALID = 0x110
+CKR_TEMPLATE_INCONSISTENT = 0xD1
 TOKEN = "pytoken"
 SO_PIN = "12345678"
 USER_PIN = "87654321"
@@ -851,6 +854,33 @@ class PyKcs11Module(unittest.TestCase):
         ct = bytes(self.session.encrypt(back, b"same key", PyKCS11.AES_GCM_Mechanism(iv, b"", 128)))
         self.assertEqual(ct, AESGCM(value).encrypt(iv, b"same key", b""))
 
+    def test_masked_key_out_and_back_in(self):
+        # The vendor mechanism (include/ihsm/pkcs11_ihsm.h): C_WrapKey and
+        # C_UnwrapKey with no wrapping key give and take a masked blob.
+        self.need_cryptography()
+        value = os.urandom(32)
+        key = self.known_aes_key(value, "py-masked")
+        none = LowLevel.CK_OBJECT_HANDLE()
+        none.assign(0)  # CK_INVALID_HANDLE
+        masked = PyKCS11.Mechanism(CKM_IHSM_MASKED_KEY)
+        blob = bytes(self.session.wrapKey(none, key, masked))
+        self.assertEqual(blob[:4], b"IHMK")
+        self.assertNotIn(value, blob)
+        self.session.destroyObject(key)
+        back = self.session.unwrapKey(none, blob, [], masked)
+        iv = bytes(12)
+        ct = bytes(self.session.encrypt(back, b"masked", PyKCS11.AES_GCM_Mechanism(iv, b"", 128)))
+        self.assertEqual(ct, AESGCM(value).encrypt(iv, b"masked", b""))
+        # A changed byte, and a template (the blob carries the attributes).
+        bad = bytearray(blob)
+        bad[-1] ^= 1
+        with self.assertRaises(PyKCS11.PyKCS11Error) as e:
+            self.session.unwrapKey(none, bytes(bad), [], masked)
+        self.assertEqual(e.exception.value, CKR_WRAPPED_KEY_INVALID)
+        with self.assertRaises(PyKCS11.PyKCS11Error) as e:
+            self.session.unwrapKey(none, blob, [(CKA_TOKEN, False)], masked)
+        self.assertEqual(e.exception.value, CKR_TEMPLATE_INCONSISTENT)
+
     def test_ecdh_derived_secret_is_the_shared_secret(self):
         self.need_cryptography()
         import hmac as hmac_module
@@ -881,6 +911,7 @@ class PyKcs11Module(unittest.TestCase):
     # Each mechanism the module offers, and the test (test_...) that runs it
     # and checks its results outside the module.
     COVERAGE = {
+        CKM_IHSM_MASKED_KEY: "masked_key_out_and_back_in",
         CKM_RSA_PKCS_KEY_PAIR_GEN: "rsa_pkcs1_v15_signatures",
         CKM_RSA_PKCS: "rsa_pkcs1_v15_signatures",
         CKM_RSA_PKCS_PSS: "rsa_pss_sha384_sha512",

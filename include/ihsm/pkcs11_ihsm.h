@@ -1,0 +1,17 @@
+/* ihsm's PKCS#11 vendor extensions (docs/pkcs11.md, "Vendor extensions").
+ * Plain C, no dependency: include it after your pkcs11.h.
+ *
+ * CKM_IHSM_MASKED_KEY: C_WrapKey with hWrappingKey = CK_INVALID_HANDLE gives
+ * the object's masked blob (docs/key-hierarchy.md): encrypted and
+ * authenticated under the partition's masking key, loadable only into the
+ * same partition of the same device. C_UnwrapKey with hUnwrappingKey =
+ * CK_INVALID_HANDLE and an empty template loads a blob back: the token
+ * object itself while it exists, else a session object with the blob's
+ * attributes. No parameters. */
+#ifndef IHSM_PKCS11_IHSM_H
+#define IHSM_PKCS11_IHSM_H
+
+/* CKM_VENDOR_DEFINED | 'I' 'H' 0x0001 */
+#define CKM_IHSM_MASKED_KEY 0xC9480001UL
+
+#endif
