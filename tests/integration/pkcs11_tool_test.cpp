@@ -9,6 +9,10 @@
 // outputs.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -437,6 +441,61 @@ TEST_F(Pkcs11Tool, SelfTestPassesWithKeysOnTheToken) {
   // pkcs11-tool's signature tests use only mechanisms flagged CKF_HW
   // unless --allow-sw is given.
   EXPECT_TRUE(succeeded(user({"--test", "--allow-sw"})));
+}
+
+// p11-kit discovery: given only the module file the build installs
+// (packaging/p11-kit/ihsm.module.in, its module path pointed at a copy of
+// the library), p11-kit lists ihsm with its token, and p11tool finds the
+// token among p11-kit's registered modules without being told a path.
+// p11-kit reads per-user module files (~/.config/pkcs11/modules) except
+// for root, so as root the tools run as nobody.
+TEST_F(Pkcs11Tool, P11KitFindsTheModuleByItsModuleFile) {
+  if (std::string(IHSM_P11KIT).empty()) GTEST_SKIP() << "p11-kit not installed";
+  init_token();
+  const bool root = ::geteuid() == 0;
+  const uint32_t nobody = 65534;
+  // A home the tools can read, with the libraries copied in (the build
+  // tree may not be reachable for nobody).
+  TempDir home;
+  namespace fs = std::filesystem;
+  const std::string lib_dir = home.file("lib"), module_dir = home.file(".config/pkcs11/modules");
+  fs::create_directories(lib_dir);
+  fs::create_directories(module_dir);
+  fs::copy_file(IHSM_PKCS11_MODULE, lib_dir + "/libihsm-pkcs11.so");
+  fs::copy_file(IHSM_LIBIHSM, lib_dir + "/libihsm.so.0");
+  std::string module_file = read_file(IHSM_P11KIT_MODULE_FILE);
+  const size_t line = module_file.find("\nmodule: ");
+  ASSERT_NE(line, std::string::npos) << module_file;
+  const size_t end = module_file.find('\n', line + 1);
+  module_file.replace(line + 1, end - line - 1, "module: " + lib_dir + "/libihsm-pkcs11.so");
+  write_file(module_dir + "/ihsm.module", module_file);
+  if (root) {
+    for (const auto& entry : fs::recursive_directory_iterator(home.path())) {
+      ASSERT_EQ(::chown(entry.path().c_str(), nobody, nobody), 0);
+    }
+    ASSERT_EQ(::chown(home.path().c_str(), nobody, nobody), 0);
+    // The daemon's socket sits in the test's private directory.
+    ASSERT_EQ(::chmod(dir().path().c_str(), 0711), 0);
+  }
+  const std::vector<std::string> env = {"HOME=" + home.path(), "LD_LIBRARY_PATH=" + lib_dir,
+                                        "IHSM_SOCKET=" + socket_path(), "XDG_CONFIG_HOME"};
+  const auto as_user = [&](const std::vector<std::string>& argv) {
+    CmdRun r;
+    r.command = join(env) + " " + join(argv);
+    r.result = run_process(argv, env, "", std::chrono::seconds(60),
+                           root ? std::optional<uint32_t>(nobody) : std::nullopt);
+    return r;
+  };
+  const CmdRun modules = as_user({IHSM_P11KIT, "list-modules"});
+  ASSERT_TRUE(succeeded(modules));
+  EXPECT_NE(modules.out().find("ihsm: " + lib_dir + "/libihsm-pkcs11.so"), std::string::npos)
+      << modules.describe();
+  EXPECT_NE(modules.out().find("token: mytoken"), std::string::npos) << modules.describe();
+  if (!std::string(IHSM_P11TOOL).empty()) {
+    const CmdRun tokens = as_user({IHSM_P11TOOL, "--list-tokens"});
+    ASSERT_TRUE(succeeded(tokens));
+    EXPECT_NE(tokens.out().find("token=mytoken"), std::string::npos) << tokens.describe();
+  }
 }
 
 // GnuTLS's p11tool: the token by its PKCS#11 URI, and its own sign-and-verify
