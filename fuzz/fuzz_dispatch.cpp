@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "device/boot/prepare.h"
 #include "device/dispatch.h"
 #include "frames.h"
 #include "protocol/fields.h"
@@ -37,6 +38,7 @@ constexpr size_t kMaxFramesPerInput = 64;
 constexpr uint32_t kOtherUid = 4242;
 
 device::Device* g_device = nullptr;
+device::BootHandoff* g_boot = nullptr;
 std::string g_state_dir;
 PartitionId g_partition = 0;
 
@@ -204,12 +206,24 @@ void make_keys(device::ConnectionState& conn, SessionId user, std::vector<KeyHan
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_state_dir = make_temp_dir();
   std::atexit(remove_state_dir);
-  device::DeviceConfig config;
+  // What the boot stage would hand over, for a stand-in measurement: the
+  // harness tests dispatch, not boot (tests/integration covers that).
+  g_boot = new device::BootHandoff();  // lives for the whole run
+  device::DeviceConfig& config = g_boot->config;
   config.state_dir = g_state_dir;
   config.socket_path = g_state_dir + "/unused.sock";
   config.login.scrypt_n = 1u << 10;  // the harness sets PINs; keep that cheap
-  g_device = new device::Device();   // lives for the whole run
-  const Status s = g_device->start(config);
+  device::boot::BootRecord record;
+  device::boot::VerifiedFirmware firmware;
+  firmware.version = "fuzz";
+  firmware.security_version = 1;
+  firmware.measurement = Bytes(48, 0xf2);
+  bool provisioned = false;
+  Status s = g_boot->state.open(config.state_dir);
+  if (ok(s)) s = device::boot::load_or_provision(g_boot->state, Bytes{}, record, provisioned);
+  if (ok(s)) s = device::boot::prepare_handoff(record, firmware, *g_boot);
+  g_device = new device::Device();
+  if (ok(s)) s = g_device->start(*g_boot);
   if (!ok(s)) {
     std::fprintf(stderr, "fuzz_dispatch: device start failed: %s\n",
                  std::string(status_name(s)).c_str());

@@ -121,6 +121,13 @@ struct KeyQuery {
   std::optional<ObjectClass> object_class;
 };
 
+// A firmware image the device accepted (Client::update_firmware).
+struct FirmwareInfo {
+  std::string version;
+  uint32_t security_version = 0;
+  Bytes measurement;
+};
+
 // What a copy changes (Session::copy_object); unset members stay as in
 // the source.
 struct ObjectCopy {
@@ -280,6 +287,9 @@ class Session {
   // ---- objects and masked keys (docs/key-hierarchy.md)
   // A certificate or data object (object_class kCertificate or kData).
   Result<KeyHandle> create_object(const ObjectSpec& spec);
+  // A key report (COSE_Sign1, signed by the partition identity key) over
+  // `nonce` (<= 128 bytes): docs/attestation.md.
+  Result<Bytes> attest_key(KeyHandle key, const Bytes& nonce);
   // A new object with the source's value and attributes (C_CopyObject).
   // Keys only when not modifiable and not half of a pair
   // (ACTION_PROHIBITED); a key's copy may gain no usage.
@@ -343,6 +353,15 @@ class Client {
                                          const std::vector<Bytes>& records,
                                          const SecretPin* backup_secret = nullptr);
   Result<Session> open_session(PartitionId partition);
+
+  // ---- attestation and firmware (docs/attestation.md)
+  // DER certificates: DeviceID, Alias, and the partition's when given.
+  Result<std::vector<Bytes>> certificates(std::optional<PartitionId> partition = std::nullopt);
+  // A device report (COSE_Sign1, signed by the Alias key) over `nonce`.
+  Result<Bytes> attest_device(const Bytes& nonce);
+  // Owner: checks the signed image in `dir` (on the daemon's side) and
+  // installs it for the next start.
+  Result<FirmwareInfo> update_firmware(const std::string& dir);
 
   // FIPS indicator of the most recent response on this connection.
   bool last_approved() const;

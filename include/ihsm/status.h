@@ -85,7 +85,14 @@ namespace ihsm {
   X(kResourceExhausted, 0x0503, 0x031, "device resource exhausted")                             \
   X(kBusy, 0x0504, 0x030, "device busy")                                                        \
   X(kStorageFailure, 0x0505, 0x030, "device storage failure")                                   \
-  X(kDeviceError, 0x0506, 0x030, "device is in its error state")
+  X(kDeviceError, 0x0506, 0x030, "device is in its error state")                               \
+  X(kBootFailed, 0x0507, 0x030, "secure boot refused the firmware: the device serves no keys") \
+  /* 0x06xx: firmware and attestation */                                                        \
+  X(kFirmwareSignatureInvalid, 0x0601, 0x0C0, "firmware manifest signature does not verify")    \
+  X(kFirmwareHashMismatch, 0x0602, 0x0C0, "firmware image does not match its manifest")         \
+  X(kFirmwareRolledBack, 0x0603, 0x0C0,                                                         \
+    "firmware security version is below the device's minimum")                                  \
+  X(kFirmwareInvalid, 0x0604, 0x007, "firmware image or manifest malformed or missing")
 
 enum class Status : uint16_t {
 #define IHSM_STATUS_ENUM(name, code, ckr, msg) name = code,

@@ -194,11 +194,15 @@ struct PartitionInfo {
 struct DeviceInfo {
   uint32_t protocol_revision = 0;
   std::string firmware_version;
-  std::string state;               // "operational" for now
+  std::string state;               // "operational", or "boot-failed" (then `reason` says why)
+  std::string reason;
   Bytes identity_public_key;       // device identity, DER SPKI, ECC P-384
   Bytes pin_transport_public_key;  // DER SPKI, ECC P-384
   bool caller_is_owner = false;
   uint32_t partition_count = 0;
+  Bytes measurement;  // SHA-384 of the running firmware image (docs/attestation.md)
+  uint32_t security_version = 0;
+  uint32_t min_security_version = 0;
 };
 
 std::string_view curve_name(Curve c);                         // "P-256"

@@ -6,6 +6,8 @@
 #include <ctime>
 
 #include "common/cbor.h"
+#include "device/boot/dice.h"
+#include "device/boot/handoff.h"
 #include "protocol/fields.h"
 
 // docs/key-hierarchy.md: every key below comes from the device unique
@@ -17,11 +19,10 @@ namespace {
 constexpr const char* kDeviceFile = "device.cbor";
 constexpr const char* kPartitionsFile = "partitions.cbor";
 constexpr uint64_t kStateVersion = 1;
-constexpr size_t kDeviceSecretSize = 32;
 
 enum DeviceField : uint64_t {
   kDevVersion = 1,
-  kDevUniqueSecret = 2,
+  kDevUniqueSecret = 2,  // before the boot stage held it: moved to boot.cbor
   kDevIdentityKey = 3,
   kDevPinTransportKey = 4,
   kDevCreated = 5,
@@ -72,13 +73,24 @@ Bytes partition_aad(PartitionId id) {
 
 }  // namespace
 
-Status Device::start(const DeviceConfig& config) {
-  config_ = config;
-  owner_uid_ = static_cast<uint32_t>(::geteuid());
-  Status s = state_.open(config_.state_dir);
+Status Device::start(BootHandoff& boot) {
+  config_ = boot.config;
+  state_ = &boot.state;
+  firmware_version_ = boot.firmware_version;
+  security_version_ = boot.security_version;
+  min_security_version_ = boot.min_security_version;
+  measurement_ = boot.measurement;
+  trusted_firmware_key_ = boot.trusted_firmware_key;
+  alias_cert_der_ = boot.alias_cert_der;
+  deviceid_cert_der_ = boot.deviceid_cert_der;
+  storage_key_ = std::move(boot.storage_key);
+  masking_root_ = std::move(boot.masking_root);
+  backup_root_ = std::move(boot.backup_root);
+  Status s = crypto::private_key_from_der(boot.alias_key_der.reveal(), alias_key_);
+  boot.alias_key_der = SecretBytes();
   if (!ok(s)) return s;
-  s = state_.exists(kDeviceFile) ? load() : provision();
-  if (ok(s)) s = derive_roots();
+  owner_uid_ = static_cast<uint32_t>(::geteuid());
+  s = state_->exists(kDeviceFile) ? load() : provision();
   if (!ok(s)) return s;
   s = crypto::public_key_der(identity_key_.get(), identity_public_der_);
   if (!ok(s)) return s;
@@ -97,16 +109,9 @@ Status Device::start(const DeviceConfig& config) {
   return ok(s) ? open_store() : s;
 }
 
-Status Device::derive_roots() {
-  // Derived at every start, never stored.
-  const auto dus = device_unique_secret_.reveal();
-  storage_key_ = SecretBytes(32);
-  masking_root_ = SecretBytes(48);
-  backup_root_ = SecretBytes(48);
-  Status s = crypto::hkdf_sha384(dus, {}, as_bytes("ihsm-partition-storage-v1"), storage_key_);
-  if (ok(s)) s = crypto::hkdf_sha384(dus, {}, as_bytes("ihsm-masking-root-v1"), masking_root_);
-  if (ok(s)) s = crypto::hkdf_sha384(dus, {}, as_bytes("ihsm-backup-root-v1"), backup_root_);
-  return s;
+Status Device::issue_partition_cert(Partition& p) const {
+  return boot::make_partition_cert(alias_key_.get(), alias_cert_der_, p.identity_key.get(), p.id,
+                                   p.identity_cert_der);
 }
 
 Status Device::derive_masking_key(PartitionId id, std::span<const uint8_t> seed,
@@ -135,7 +140,7 @@ Status Device::derive_backup_key(PartitionId id, std::span<const uint8_t> backup
 }
 
 Status Device::open_store() {
-  Status s = store::ObjectStore::open(state_.path() + "/" + store::ObjectStore::kFileName, store_);
+  Status s = store::ObjectStore::open(state_->path() + "/" + store::ObjectStore::kFileName, store_);
   if (!ok(s)) return s;
   // Objects of partitions that no longer exist (a delete interrupted
   // between the partition file and the store) are removed now.
@@ -170,12 +175,10 @@ Status Device::next_key_incarnation(uint64_t& out) {
 }
 
 Status Device::provision() {
-  std::fprintf(stderr, "ihsmd: empty state in %s: provisioning a new device\n",
-               state_.path().c_str());
-  SecretBytes secret(kDeviceSecretSize);
-  Status s = crypto::random_bytes(secret.reveal_mutable());
-  if (!ok(s)) return s;
+  // The boot stage has provisioned the device secret; these are the
+  // firmware's own keys.
   crypto::Pkey identity, transport;
+  Status s = Status::kOk;
   if (!ok(s = crypto::generate_ec_key(Curve::kP384, identity))) return s;
   if (!ok(s = crypto::generate_ec_key(Curve::kP384, transport))) return s;
   SecretBytes identity_der, transport_der;
@@ -184,17 +187,15 @@ Status Device::provision() {
 
   auto record = cbor::Value::map();
   record.set(kDevVersion, cbor::Value::uint(kStateVersion));
-  record.set(kDevUniqueSecret, cbor::Value::bytes(secret.reveal()));
   record.set(kDevIdentityKey, cbor::Value::bytes(identity_der.reveal()));
   record.set(kDevPinTransportKey, cbor::Value::bytes(transport_der.reveal()));
   record.set(kDevCreated, cbor::Value::uint(static_cast<uint64_t>(std::time(nullptr))));
   Bytes encoded = cbor::encode(record);
-  s = state_.write_atomic(kDeviceFile, encoded);
-  // The record held the device secret and private keys: leave no copy.
+  s = state_->write_atomic(kDeviceFile, encoded);
+  // The record held private keys: leave no copy.
   secure_cleanse(encoded.data(), encoded.size());
   record.wipe();
   if (!ok(s)) return s;
-  device_unique_secret_ = std::move(secret);
   identity_key_ = std::move(identity);
   pin_transport_key_ = std::move(transport);
   return Status::kOk;
@@ -202,36 +203,47 @@ Status Device::provision() {
 
 Status Device::load() {
   Bytes raw;
-  Status s = state_.read(kDeviceFile, raw, 64 * 1024);
+  Status s = state_->read(kDeviceFile, raw, 64 * 1024);
   if (!ok(s)) return s;
   SecretBytes file(raw);
   secure_cleanse(raw.data(), raw.size());
   cbor::Value v;
-  Bytes secret, identity, transport;
+  Bytes identity, transport;
   // Every copy of the record's secrets is cleansed on every way out.
   struct Cleanse {
     cbor::Value& v;
     Bytes& a;
     Bytes& b;
-    Bytes& c;
     ~Cleanse() {
       v.wipe();
-      for (Bytes* x : {&a, &b, &c}) secure_cleanse(x->data(), x->size());
+      for (Bytes* x : {&a, &b}) secure_cleanse(x->data(), x->size());
     }
-  } cleanse{v, secret, identity, transport};
+  } cleanse{v, identity, transport};
   if (!ok(cbor::decode(file.reveal(), v))) return Status::kStorageFailure;
   cbor::MapReader r(v);
   uint64_t version = 0;
   if (!ok(r.get_uint(kDevVersion, version)) || version != kStateVersion ||
-      !ok(r.get_bytes(kDevUniqueSecret, secret, kDeviceSecretSize)) ||
-      secret.size() != kDeviceSecretSize || !ok(r.get_bytes(kDevIdentityKey, identity, 4096)) ||
+      !ok(r.get_bytes(kDevIdentityKey, identity, 4096)) ||
       !ok(r.get_bytes(kDevPinTransportKey, transport, 4096))) {
     return Status::kStorageFailure;
   }
-  device_unique_secret_ = SecretBytes(secret);
   s = crypto::private_key_from_der(identity, identity_key_);
   if (ok(s)) s = crypto::private_key_from_der(transport, pin_transport_key_);
-  return ok(s) ? Status::kOk : Status::kStorageFailure;
+  if (!ok(s)) return Status::kStorageFailure;
+  if (r.has(kDevUniqueSecret)) {
+    // A record from before the boot stage: it has already moved the device
+    // unique secret into boot.cbor, so the firmware's file drops it.
+    auto record = cbor::Value::map();
+    record.set(kDevVersion, cbor::Value::uint(kStateVersion));
+    record.set(kDevIdentityKey, cbor::Value::bytes(identity));
+    record.set(kDevPinTransportKey, cbor::Value::bytes(transport));
+    if (const cbor::Value* created = r.get(kDevCreated)) record.set(kDevCreated, *created);
+    Bytes encoded = cbor::encode(record);
+    s = state_->write_atomic(kDeviceFile, encoded);
+    secure_cleanse(encoded.data(), encoded.size());
+    record.wipe();
+  }
+  return s;
 }
 
 Status Device::seal(std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
@@ -254,9 +266,9 @@ Status Device::unseal(std::span<const uint8_t> aad, std::span<const uint8_t> sea
 }
 
 Status Device::load_partitions() {
-  if (!state_.exists(kPartitionsFile)) return Status::kOk;
+  if (!state_->exists(kPartitionsFile)) return Status::kOk;
   Bytes raw;
-  Status s = state_.read(kPartitionsFile, raw);
+  Status s = state_->read(kPartitionsFile, raw);
   if (!ok(s)) return s;
   cbor::Value v;
   if (!ok(cbor::decode(raw, v))) return Status::kStorageFailure;
@@ -292,7 +304,8 @@ Status Device::load_partitions() {
     SecretBytes der;
     if (!ok(unseal(partition_aad(p->id), sealed, der)) ||
         !ok(crypto::private_key_from_der(der.reveal(), p->identity_key)) ||
-        !ok(crypto::public_key_der(p->identity_key.get(), p->identity_public_der))) {
+        !ok(crypto::public_key_der(p->identity_key.get(), p->identity_public_der)) ||
+        !ok(issue_partition_cert(*p))) {
       return Status::kStorageFailure;
     }
     if (pr.has(kRecMaskingSeed)) {
@@ -351,7 +364,7 @@ Status Device::save_partitions() {
   file.set(kPartVersion, cbor::Value::uint(kStateVersion));
   file.set(kPartNextId, cbor::Value::uint(next_id));
   file.set(kPartRecords, std::move(records));
-  return state_.write_atomic(kPartitionsFile, cbor::encode(file));
+  return state_->write_atomic(kPartitionsFile, cbor::encode(file));
 }
 
 Status Device::create_partition(const std::string& name, std::optional<uint32_t> uid,
@@ -376,8 +389,10 @@ Status Device::create_partition(const std::string& name, std::optional<uint32_t>
       if (existing->name == name) return Status::kPartitionExists;
     }
     p->id = next_partition_id_++;
-    // The masking key depends on the id; KBKDF is quick enough for the lock.
+    // The masking key and the certificate name the id; both are quick
+    // enough for the lock.
     s = derive_masking_key(p->id, p->masking_seed.reveal(), p->masking_key);
+    if (ok(s)) s = issue_partition_cert(*p);
     if (!ok(s)) return s;
     partitions_.emplace(p->id, p);
   }
@@ -441,6 +456,7 @@ Status Device::reset_partition(PartitionId id, const SecretBytes& officer_pin,
   fresh->bound_gid = old->bound_gid;
   fresh->max_sessions = old->max_sessions;
   Status s = new_partition_secrets(*fresh);
+  if (ok(s)) s = issue_partition_cert(*fresh);
   if (ok(s)) s = derive_masking_key(id, fresh->masking_seed.reveal(), fresh->masking_key);
   if (ok(s)) s = fresh->officer.set_pin(officer_pin.reveal(), config_.login);
   if (ok(s) && user_pin != nullptr) s = fresh->user.set_pin(user_pin->reveal(), config_.login);

@@ -65,16 +65,28 @@ struct SessionState {
   std::optional<DigestOperation> digest_operation;
 };
 
+struct BootHandoff;
+
 class Device {
  public:
-  static constexpr std::string_view kFirmwareVersion = "0.1.0";
-  // The firmware security version bound into every masked record. Secure
-  // boot (issue 6) will take it from the signed manifest.
-  static constexpr uint32_t kSecurityVersion = 1;
-
-  // Opens (and on first start provisions) the state directory.
-  Status start(const DeviceConfig& config);
+  // Takes over what the boot stage verified and derived (the state
+  // directory, roots, DICE identity) and on first start provisions the
+  // device's own keys.
+  Status start(BootHandoff& boot);
   const DeviceConfig& config() const { return config_; }
+
+  // The running firmware, from its verified manifest. The security
+  // version is bound into every masked record.
+  const std::string& firmware_version() const { return firmware_version_; }
+  uint32_t security_version() const { return security_version_; }
+  uint32_t min_security_version() const { return min_security_version_; }
+  const Bytes& measurement() const { return measurement_; }
+  const Bytes& trusted_firmware_key() const { return trusted_firmware_key_; }
+  // DICE: the Alias key (signs device reports and partition certificates)
+  // and the DeviceID and Alias certificates.
+  EVP_PKEY* alias_key() const { return alias_key_.get(); }
+  const Bytes& alias_cert_der() const { return alias_cert_der_; }
+  const Bytes& deviceid_cert_der() const { return deviceid_cert_der_; }
 
   // Identity (fixed at provisioning).
   EVP_PKEY* identity_key() const { return identity_key_.get(); }
@@ -89,7 +101,7 @@ class Device {
   store::ObjectStore& store() const { return *store_; }
   const Bytes& fingerprint() const { return fingerprint_; }
   MaskingScope masking_scope(const Partition& p) const {
-    return {fingerprint_, p.id, p.masking_key.reveal(), kSecurityVersion};
+    return {fingerprint_, p.id, p.masking_key.reveal(), security_version_};
   }
   // KBKDF(masking root, partition id || seed): the masking key of a
   // partition, given its seed (also an old seed recovered from a backup).
@@ -130,7 +142,7 @@ class Device {
 
  private:
   Status provision();
-  Status derive_roots();
+  Status issue_partition_cert(Partition& p) const;
   Status open_store();
   Status new_partition_secrets(Partition& p) const;
   void end_partition_sessions_locked(const std::shared_ptr<Partition>& p);
@@ -142,14 +154,21 @@ class Device {
   void close_session_locked(const std::shared_ptr<SessionState>& s);
 
   DeviceConfig config_;
-  StateDir state_;
+  const StateDir* state_ = nullptr;  // the boot stage's, open and locked
   uint32_t owner_uid_ = 0;
 
-  // Secrets (docs/key-hierarchy.md): the device unique secret
-  // (provisioning, whole device lifetime) and the roots derived from it
-  // at start: the key that seals partition records, and the KBKDF keys
-  // of partition masking keys and of backup keys.
-  SecretBytes device_unique_secret_;
+  std::string firmware_version_;
+  uint32_t security_version_ = 0;
+  uint32_t min_security_version_ = 0;
+  Bytes measurement_;
+  Bytes trusted_firmware_key_;
+  crypto::Pkey alias_key_;
+  Bytes alias_cert_der_;
+  Bytes deviceid_cert_der_;
+
+  // Secrets (docs/key-hierarchy.md): the roots the boot stage derived from
+  // the device unique secret: the key that seals partition records, and
+  // the KBKDF keys of partition masking keys and of backup keys.
   SecretBytes storage_key_;
   SecretBytes masking_root_;
   SecretBytes backup_root_;

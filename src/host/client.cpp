@@ -425,6 +425,10 @@ Result<DeviceInfo> Client::device_info() {
   m.uint(field::kProtocolRevision, info.protocol_revision);
   m.text(field::kFirmwareVersion, info.firmware_version, kMaxText);
   m.text(field::kState, info.state, kMaxText);
+  m.opt_text(field::kMessage, info.reason, kMaxText);
+  m.opt_bytes(field::kMeasurement, info.measurement, 64);
+  m.opt_uint(field::kSecurityVersion, info.security_version);
+  m.opt_uint(field::kMinSecurityVersion, info.min_security_version);
   m.bytes(field::kIdentityKey, info.identity_public_key, kMaxSpki);
   m.bytes(field::kPinTransportKey, info.pin_transport_public_key, kMaxSpki);
   m.boolean(field::kIsOwner, info.caller_is_owner);
@@ -533,6 +537,45 @@ Status read_records(Reader& m, std::vector<Bytes>& out) {
 }
 
 }  // namespace
+
+Result<std::vector<Bytes>> Client::certificates(std::optional<PartitionId> partition) {
+  cbor::Value body = cbor::Value::map();
+  if (partition) body.set(field::kPartition, cbor::Value::uint(*partition));
+  auto r = connection_->call(Opcode::kGetCertificates, 0, body);
+  if (!r) return failure<std::vector<Bytes>>(r);
+  const cbor::Value* list = r.value().find(field::kCertificates);
+  if (list == nullptr || !list->is(cbor::Value::Type::kArray) || list->items().size() > 3) {
+    return {Status::kMalformedBody, detail("certificates missing or malformed")};
+  }
+  std::vector<Bytes> out;
+  for (const auto& c : list->items()) {
+    if (!c.is(cbor::Value::Type::kBytes) || c.as_bytes().size() > 8192) {
+      return {Status::kMalformedBody, detail("a certificate is malformed")};
+    }
+    out.push_back(c.as_bytes());
+  }
+  return out;
+}
+
+Result<Bytes> Client::attest_device(const Bytes& nonce) {
+  if (nonce.size() > 128) return {Status::kFieldTooLarge, detail("a nonce is at most 128 bytes")};
+  return bytes_field(connection_->call(Opcode::kAttestDevice, 0,
+                                       cbor::Value::map().set(field::kNonce, cbor::Value::bytes(nonce))),
+                     field::kReport, 64 * 1024);
+}
+
+Result<FirmwareInfo> Client::update_firmware(const std::string& dir) {
+  auto r = connection_->call(Opcode::kFirmwareUpdate, 0,
+                             cbor::Value::map().set(field::kPath, cbor::Value::text(dir)));
+  if (!r) return failure<FirmwareInfo>(r);
+  FirmwareInfo info;
+  Reader m(r.value());
+  m.text(field::kFirmwareVersion, info.version, kMaxText);
+  m.uint(field::kSecurityVersion, info.security_version);
+  m.bytes(field::kMeasurement, info.measurement, 64);
+  if (!m.good()) return failure<FirmwareInfo>(m);
+  return info;
+}
 
 Done Client::backup_partition(PartitionId id, const SecretPin* backup_secret,
                               const std::function<Done(const BackupPage&)>& sink) {
@@ -774,6 +817,15 @@ Result<KeyHandle> Session::create_object(const ObjectSpec& spec) {
   }
   if (spec.token) body.set(field::kToken, cbor::Value::boolean(true));
   return handle_field(session_call(connection_, id_, Opcode::kCreateObject, body));
+}
+
+Result<Bytes> Session::attest_key(KeyHandle key, const Bytes& nonce) {
+  if (nonce.size() > 128) return {Status::kFieldTooLarge, detail("a nonce is at most 128 bytes")};
+  cbor::Value body = cbor::Value::map();
+  body.set(field::kKey, cbor::Value::uint(key));
+  body.set(field::kNonce, cbor::Value::bytes(nonce));
+  return bytes_field(session_call(connection_, id_, Opcode::kAttestKey, body), field::kReport,
+                     64 * 1024);
 }
 
 Result<KeyHandle> Session::copy_object(KeyHandle source, const ObjectCopy& changes) {

@@ -100,6 +100,13 @@ enum Field : uint64_t {
   kOfficerRetriesLeft = 89,  // uint
   kKdfSeparator = 90,        // bool: SP 800-108, a 0x00 between label and context (default true)
   kKdfLength = 91,           // bool: SP 800-108, [L]_32 after the context (default true)
+  kNonce = 92,               // bytes: caller data bound into a report (<= 128)
+  kReport = 93,              // bytes: a COSE_Sign1 report (docs/attestation.md)
+  kCertificates = 94,        // array of bytes: DER certificates, DeviceID first
+  kMeasurement = 95,         // bytes: SHA-384 of the running firmware image
+  kSecurityVersion = 96,     // uint: security version of the running firmware
+  kMinSecurityVersion = 97,  // uint: the lowest security version the device boots
+  kPath = 98,                // text: a folder the daemon reads (firmware update)
 };
 
 // Size limits every side enforces.

@@ -33,6 +33,7 @@ enum class Access : uint8_t {
   X(PartitionReset, 0x0014, kOwner, 0)                   \
   X(PartitionBackup, 0x0015, kOwner, 0)                  \
   X(PartitionRestore, 0x0016, kOwner, 0)                 \
+  X(FirmwareUpdate, 0x0017, kOwner, 0)                   \
   X(SessionOpen, 0x0020, kAnyone, 0)                     \
   X(SessionClose, 0x0021, kSession, 0)                   \
   X(Login, 0x0022, kSession, 0)                          \
@@ -53,6 +54,9 @@ enum class Access : uint8_t {
   X(ExportMaskedKey, 0x0039, kUser, 0)                   \
   X(LoadMaskedKey, 0x003A, kUser, 0)                     \
   X(CopyObject, 0x003B, kUser, 0)                        \
+  X(AttestKey, 0x003C, kUser, 0)                         \
+  X(AttestDevice, 0x003D, kAnyone, 0)                    \
+  X(GetCertificates, 0x003E, kAnyone, 0)                 \
   X(Sign, 0x0040, kUser, ::ihsm::usage::kSign)           \
   X(Encrypt, 0x0041, kUser, ::ihsm::usage::kEncrypt)     \
   X(Decrypt, 0x0042, kUser, ::ihsm::usage::kDecrypt)     \

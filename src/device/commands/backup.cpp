@@ -204,7 +204,7 @@ Status PartitionRestore(CommandContext& ctx, const cbor::MapReader& in, Reply& o
     if (!ok(s)) return s;
   }
   const MaskingScope from{ctx.device.fingerprint(), source, source_key.reveal(),
-                          Device::kSecurityVersion};
+                          ctx.device.security_version()};
 
   // Every record opens before any is written: a bad backup restores nothing.
   std::vector<store::WriteOp> writes;

@@ -9,8 +9,11 @@ using namespace protocol;
 Status GetDeviceInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   const Device& d = ctx.device;
   out.body.set(kProtocolRevision, Value::uint(kRevision));
-  out.body.set(kFirmwareVersion, Value::text(Device::kFirmwareVersion));
+  out.body.set(kFirmwareVersion, Value::text(d.firmware_version()));
   out.body.set(kState, Value::text("operational"));
+  out.body.set(kMeasurement, Value::bytes(d.measurement()));
+  out.body.set(kSecurityVersion, Value::uint(d.security_version()));
+  out.body.set(kMinSecurityVersion, Value::uint(d.min_security_version()));
   out.body.set(kIdentityKey, Value::bytes(d.identity_public_der()));
   out.body.set(kPinTransportKey, Value::bytes(d.pin_transport_public_der()));
   out.body.set(kPinTransportSig, Value::bytes(d.pin_transport_signature()));

@@ -28,6 +28,10 @@ class Partition {
   uint32_t max_sessions = 64;
   crypto::Pkey identity_key;  // ECC P-384, generated with a pairwise-consistency test
   Bytes identity_public_der;
+  // Issued by the Alias key at every start and whenever the identity key
+  // is new (docs/attestation.md): it chains the partition's reports to
+  // the running firmware.
+  Bytes identity_cert_der;
   // docs/key-hierarchy.md. The seed is random per partition (new on
   // reset) and kept sealed in the partition record; the masking key is
   // derived from it at load and lives as long as this object. Both are

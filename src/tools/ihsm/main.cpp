@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -566,11 +567,19 @@ int cmd_status(const Globals& g) {
                 {"caller_is_owner", info.caller_is_owner},
                 {"partition_count", info.partition_count},
                 {"identity_key_sha256", fp},
-                {"pin_transport_key_sha256", tfp}});
+                {"pin_transport_key_sha256", tfp},
+                {"measurement", hex(info.measurement)},
+                {"security_version", info.security_version},
+                {"min_security_version", info.min_security_version},
+                {"reason", info.reason}});
   } else {
     std::cout << "protocol revision:   " << info.protocol_revision << "\n"
               << "firmware version:    " << info.firmware_version << "\n"
-              << "state:               " << info.state << "\n"
+              << "state:               " << info.state
+              << (info.reason.empty() ? "" : " (" + info.reason + ")") << "\n"
+              << "firmware measurement: " << hex(info.measurement) << "\n"
+              << "security version:    " << info.security_version << " (minimum "
+              << info.min_security_version << ")\n"
               << "caller is owner:     " << (info.caller_is_owner ? "yes" : "no") << "\n"
               << "partitions:          " << info.partition_count << "\n"
               << "identity key SHA256: " << fp << "\n";
@@ -1158,6 +1167,104 @@ struct KeyHandleOptions {
   std::string out;
 };
 
+// ---------------------------------------------------------------- attestation
+
+std::string cert_to_pem(const Bytes& der) {
+  const unsigned char* p = der.data();
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);
+  Bio bio(BIO_new(BIO_s_mem()));
+  if (!cert || !bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
+    throw LocalError{"encode a certificate", "the device returned an unparsable certificate"};
+  }
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+struct AttestOptions {
+  SessionOptions session;
+  ihsm::KeyHandle key = 0;
+  std::string nonce;
+  std::string out;
+};
+
+int cmd_attest_key(const Globals& g, const AttestOptions& o) {
+  const Role role = parse_role(o.session.role);
+  const Bytes nonce = unhex(o.nonce, "--nonce");
+  const SecretPin pin = login_pin(o.session, role);
+  Client client = connect(g);
+  Session session = open_logged_in(client, o.session, role, pin);
+  const Bytes report = need(session.attest_key(o.key, nonce), "attest the key");
+  write_file(o.out, report);
+  if (g.json) {
+    print_json({{"key", o.key}, {"report_bytes", report.size()}, {"out", o.out}});
+  } else if (o.out != "-") {
+    std::cout << "key report (" << report.size() << " bytes) written to " << o.out
+              << "; check it with `ihsm attest verify`\n";
+  }
+  return 0;
+}
+
+int cmd_attest_device(const Globals& g, const AttestOptions& o) {
+  const Bytes nonce = unhex(o.nonce, "--nonce");
+  Client client = connect(g);
+  const Bytes report = need(client.attest_device(nonce), "get a device report");
+  write_file(o.out, report);
+  if (g.json) {
+    print_json({{"report_bytes", report.size()}, {"out", o.out}});
+  } else if (o.out != "-") {
+    std::cout << "device report (" << report.size() << " bytes) written to " << o.out << "\n";
+  }
+  return 0;
+}
+
+struct ChainOptions {
+  std::string partition;
+  std::string out_dir;
+};
+
+int cmd_attest_chain(const Globals& g, const ChainOptions& o) {
+  Client client = connect(g);
+  std::optional<ihsm::PartitionId> id;
+  if (!o.partition.empty() || std::getenv("IHSM_PARTITION") != nullptr) {
+    id = resolve_partition(client, o.partition).id;
+  }
+  const auto certs = need(client.certificates(id), "get the certificates");
+  std::vector<std::string> names = {"deviceid.pem", "alias.pem"};
+  if (id) names.push_back("partition-" + std::to_string(*id) + ".pem");
+  std::filesystem::create_directories(o.out_dir);
+  json files = json::array();
+  for (size_t i = 0; i < certs.size() && i < names.size(); ++i) {
+    const std::string path = o.out_dir + "/" + names[i];
+    const std::string pem = cert_to_pem(certs[i]);
+    write_file(path, Bytes(pem.begin(), pem.end()));
+    files.push_back(path);
+  }
+  if (g.json) {
+    print_json({{"files", files}});
+  } else {
+    for (const auto& f : files) std::cout << f.get<std::string>() << "\n";
+  }
+  return 0;
+}
+
+int cmd_firmware_update(const Globals& g, const std::string& dir) {
+  Client client = connect(g);
+  const std::string absolute = std::filesystem::absolute(dir).string();
+  const ihsm::FirmwareInfo fw = need(client.update_firmware(absolute), "install the firmware");
+  if (g.json) {
+    print_json({{"firmware_version", fw.version},
+                {"security_version", fw.security_version},
+                {"measurement", hex(fw.measurement)}});
+  } else {
+    std::cout << "installed firmware " << fw.version << " (security version "
+              << fw.security_version << ", measurement " << hex(fw.measurement)
+              << "); it runs from the next start of ihsmd\n";
+  }
+  return 0;
+}
+
 int cmd_key_destroy(const Globals& g, const KeyHandleOptions& o) {
   const Role role = parse_role(o.session.role);
   const SecretPin pin = login_pin(o.session, role);
@@ -1559,6 +1666,38 @@ int main(int argc, char** argv) {
   add_session_options(kload, kload_o.session, true);
   kload->add_option("--in", kload_o.in, "masked blob file (- for stdin)")->required();
   kload->callback([&] { action = [&] { return cmd_key_load_masked(g, kload_o); }; });
+
+  // attest ... and firmware ...
+  auto* attest = app.add_subcommand("attest", "attestation reports and the device certificates");
+  attest->require_subcommand(1);
+  AttestOptions akey_o, adev_o;
+  auto* akey = attest->add_subcommand(
+      "key", "a key report: signed by the partition identity key, chained to the DeviceID");
+  add_session_options(akey, akey_o.session, true);
+  akey->add_option("--key", akey_o.key, "handle")->required();
+  akey->add_option("--nonce", akey_o.nonce, "caller data to bind in, hex (<= 128 bytes)");
+  akey->add_option("--out", akey_o.out, "report file (- for stdout)")->required();
+  akey->callback([&] { action = [&] { return cmd_attest_key(g, akey_o); }; });
+  auto* adev = attest->add_subcommand("device", "a device report, signed by the Alias key");
+  adev->add_option("--nonce", adev_o.nonce, "caller data to bind in, hex (<= 128 bytes)");
+  adev->add_option("--out", adev_o.out, "report file (- for stdout)")->required();
+  adev->callback([&] { action = [&] { return cmd_attest_device(g, adev_o); }; });
+  ChainOptions achain_o;
+  auto* achain = attest->add_subcommand(
+      "chain", "write the DeviceID, Alias and (with --partition) partition certificates as PEM");
+  add_partition_option(achain, achain_o.partition);
+  achain->add_option("--out-dir", achain_o.out_dir, "folder for the PEM files")->required();
+  achain->callback([&] { action = [&] { return cmd_attest_chain(g, achain_o); }; });
+
+  auto* firmware = app.add_subcommand("firmware", "install a signed firmware image (owner)");
+  firmware->require_subcommand(1);
+  std::string firmware_dir;
+  auto* fupdate = firmware->add_subcommand(
+      "update", "check the image in DIR as secure boot will, and install it for the next start");
+  fupdate->add_option("dir", firmware_dir,
+                      "folder with ihsm-firmware.so and ihsm-firmware.manifest (the daemon reads it)")
+      ->required();
+  fupdate->callback([&] { action = [&] { return cmd_firmware_update(g, firmware_dir); }; });
 
   // object ...
   auto* object = app.add_subcommand("object", "store and read certificates and data objects");

@@ -1,0 +1,86 @@
+#include "device/boot/failure_server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "common/cbor.h"
+#include "protocol/fields.h"
+#include "protocol/opcodes.h"
+#include "transport/unix_socket.h"
+
+namespace ihsm::device::boot {
+namespace {
+
+using protocol::Opcode;
+
+cbor::Value answer(uint16_t opcode, const std::string& reason, Status& status) {
+  auto body = cbor::Value::map();
+  if (opcode != static_cast<uint16_t>(Opcode::kGetDeviceInfo)) {
+    status = Status::kBootFailed;
+    body.set(protocol::kMessage, cbor::Value::text(reason));
+    return body;
+  }
+  status = Status::kOk;
+  body.set(protocol::kProtocolRevision, cbor::Value::uint(protocol::kRevision));
+  body.set(protocol::kFirmwareVersion, cbor::Value::text(""));
+  body.set(protocol::kState, cbor::Value::text("boot-failed"));
+  body.set(protocol::kMessage, cbor::Value::text(reason));
+  body.set(protocol::kIdentityKey, cbor::Value::bytes(Bytes{}));
+  body.set(protocol::kPinTransportKey, cbor::Value::bytes(Bytes{}));
+  body.set(protocol::kIsOwner, cbor::Value::boolean(false));
+  body.set(protocol::kCount, cbor::Value::uint(0));
+  return body;
+}
+
+// One connection at a time: nothing here is worth parallel service, and a
+// client that stalls is cut off by the receive timeout.
+void serve_connection(transport::UnixSocketChannel& channel, const std::string& reason) {
+  channel.set_receive_timeout_ms(5000);
+  channel.set_frame_deadline(std::chrono::milliseconds(2000));
+  protocol::Frame request;
+  while (ok(channel.receive(request))) {
+    Status status = Status::kOk;
+    const Bytes body = cbor::encode(answer(request.header.opcode, reason, status));
+    protocol::FrameHeader reply;
+    reply.opcode = request.header.opcode;
+    reply.flags = protocol::frame_flag::kResponse;
+    reply.status = static_cast<uint16_t>(status);
+    reply.session = request.header.session;
+    reply.request_id = request.header.request_id;
+    reply.body_length = static_cast<uint32_t>(body.size());
+    if (!ok(channel.send(reply, body))) return;
+  }
+}
+
+}  // namespace
+
+int serve_boot_failure(const std::string& socket_path, unsigned mode, const std::string& reason) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  transport::UnixSocketListener listener;
+  if (!ok(listener.listen(socket_path, mode))) {
+    std::fprintf(stderr, "ihsmd: cannot listen on %s\n", socket_path.c_str());
+    return 1;
+  }
+  std::thread signal_thread([&listener, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    listener.close();
+  });
+  std::fprintf(stderr, "ihsmd: boot failed: %s; serving only the failure on %s\n", reason.c_str(),
+               socket_path.c_str());
+  while (auto channel = listener.accept()) serve_connection(*channel, reason);
+  ::kill(::getpid(), SIGTERM);  // accept ended for another reason: wake the signal thread
+  signal_thread.join();
+  return 1;
+}
+
+}  // namespace ihsm::device::boot

@@ -1,0 +1,84 @@
+// The firmware image's entry: what runs once the boot stage has verified
+// this image (src/device/boot/). Everything under src/device except boot/
+// is the measured image, ihsm-firmware.so.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "device/boot/handoff.h"
+#include "device/device.h"
+#include "device/server.h"
+
+using namespace ihsm;
+
+namespace {
+
+std::string hex_prefix(const Bytes& b, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < b.size() && i < n; ++i) {
+    out.push_back(digits[b[i] >> 4]);
+    out.push_back(digits[b[i] & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
+    device::BootHandoff* boot) {
+  const device::DeviceConfig config = boot->config;
+  // Signals are taken by one thread with sigwait, never by a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  device::Device dev;
+  Status s = dev.start(*boot);
+  if (!ok(s)) {
+    std::fprintf(stderr, "ihsmd: cannot start device from %s: %s\n", config.state_dir.c_str(),
+                 std::string(status_name(s)).c_str());
+    return 1;
+  }
+  device::Server server(dev);
+  s = server.listen(config.socket_path, boot->socket_mode);
+  if (s == Status::kBusy) {
+    std::fprintf(stderr, "ihsmd: another daemon is serving %s\n", config.socket_path.c_str());
+    return 1;
+  }
+  if (!ok(s)) {
+    std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
+    return 1;
+  }
+  // Up and serving: this image may now become the device's minimum.
+  if (boot->commit_security_version && !ok(s = boot->commit_security_version())) {
+    std::fprintf(stderr, "ihsmd: cannot record the security version: %s\n",
+                 std::string(status_name(s)).c_str());
+    return 1;
+  }
+  std::thread signal_thread([&server, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "ihsmd: signal %d: shutting down\n", sig);
+    server.stop();
+  });
+  const size_t partitions = dev.partitions().size();
+  std::fprintf(stderr,
+               "ihsmd: ready: serving %s (state %s, %zu partition%s, firmware %s svn %u, "
+               "measurement %s...)\n",
+               config.socket_path.c_str(), config.state_dir.c_str(), partitions,
+               partitions == 1 ? "" : "s", dev.firmware_version().c_str(), dev.security_version(),
+               hex_prefix(dev.measurement(), 8).c_str());
+  server.run();
+  // If run() ended for another reason, wake the signal thread.
+  ::kill(::getpid(), SIGTERM);
+  signal_thread.join();
+  std::fprintf(stderr, "ihsmd: stopped\n");
+  return 0;
+}
