@@ -36,6 +36,7 @@
 #include "common/secret.h"
 #include "ihsm/client.h"
 #include "protocol/fields.h"
+#include "tools/ihsm/attest.h"
 
 namespace {
 
@@ -1824,6 +1825,11 @@ int main(int argc, char** argv) {
   auto* punlock_user = pin->add_subcommand("unlock-user", "officer: unlock a locked user PIN");
   add_session_options(punlock_user, puu, false);
   punlock_user->callback([&] { action = [&] { return cmd_pin_unlock_user(g, puu); }; });
+
+  // attest ...
+  auto* attest = app.add_subcommand("attest", "attestation reports (docs/attestation.md)");
+  attest->require_subcommand(1);
+  add_attest_verify(*attest, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,10 @@
+// The `ihsm attest ...` subcommands, each in its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+// `attest verify`: checks a report offline (no device). Sets `action` to
+// the command's body, which returns the exit code: 0 valid, 1 invalid,
+// 2 usage error.
+void add_attest_verify(CLI::App& attest, std::function<int()>& action);
