@@ -1669,7 +1669,8 @@ int main(int argc, char** argv) {
   kload->callback([&] { action = [&] { return cmd_key_load_masked(g, kload_o); }; });
 
   // attest ... and firmware ...
-  auto* attest = app.add_subcommand("attest", "attestation reports and the device certificates");
+  auto* attest = app.add_subcommand(
+      "attest", "attestation reports and the device certificates (docs/attestation.md)");
   attest->require_subcommand(1);
   AttestOptions akey_o, adev_o;
   auto* akey = attest->add_subcommand(
@@ -1689,6 +1690,7 @@ int main(int argc, char** argv) {
   add_partition_option(achain, achain_o.partition);
   achain->add_option("--out-dir", achain_o.out_dir, "folder for the PEM files")->required();
   achain->callback([&] { action = [&] { return cmd_attest_chain(g, achain_o); }; });
+  add_attest_verify(*attest, action);
 
   auto* firmware = app.add_subcommand("firmware", "install a signed firmware image (owner)");
   firmware->require_subcommand(1);
@@ -1825,11 +1827,6 @@ int main(int argc, char** argv) {
   auto* punlock_user = pin->add_subcommand("unlock-user", "officer: unlock a locked user PIN");
   add_session_options(punlock_user, puu, false);
   punlock_user->callback([&] { action = [&] { return cmd_pin_unlock_user(g, puu); }; });
-
-  // attest ...
-  auto* attest = app.add_subcommand("attest", "attestation reports (docs/attestation.md)");
-  attest->require_subcommand(1);
-  add_attest_verify(*attest, action);
 
   try {
     app.parse(argc, argv);
