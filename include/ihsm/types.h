@@ -194,7 +194,7 @@ struct PartitionInfo {
 struct DeviceInfo {
   uint32_t protocol_revision = 0;
   std::string firmware_version;
-  std::string state;               // "operational", or "boot-failed" (then `reason` says why)
+  std::string state;  // "operational", or "boot-failed" (then `reason` says why)
   std::string reason;
   Bytes identity_public_key;       // device identity, DER SPKI, ECC P-384
   Bytes pin_transport_public_key;  // DER SPKI, ECC P-384

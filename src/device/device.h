@@ -80,6 +80,11 @@ class Device {
   const std::string& firmware_version() const { return firmware_version_; }
   uint32_t security_version() const { return security_version_; }
   uint32_t min_security_version() const { return min_security_version_; }
+  // Once the boot stage has recorded this image's security version as the
+  // minimum (before serving starts).
+  void security_version_committed() {
+    min_security_version_ = std::max(min_security_version_, security_version_);
+  }
   const Bytes& measurement() const { return measurement_; }
   const Bytes& trusted_firmware_key() const { return trusted_firmware_key_; }
   // DICE: the Alias key (signs device reports and partition certificates)

@@ -62,6 +62,7 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
                  std::string(status_name(s)).c_str());
     return 1;
   }
+  dev.security_version_committed();
   std::thread signal_thread([&server, signals] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -14,6 +14,7 @@
 #include <array>
 
 #include "common/cose.h"
+#include "common/tcb_info.h"
 #include "host/ossl.h"
 
 namespace ihsm {
@@ -24,7 +25,6 @@ using Store = std::unique_ptr<X509_STORE, ossl::Deleter<X509_STORE, X509_STORE_f
 using StoreCtx =
     std::unique_ptr<X509_STORE_CTX, ossl::Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 using Bio = std::unique_ptr<BIO, ossl::Deleter<BIO, BIO_free_all>>;
-using Obj = std::unique_ptr<ASN1_OBJECT, ossl::Deleter<ASN1_OBJECT, ASN1_OBJECT_free>>;
 
 void free_x509_stack(STACK_OF(X509) * s) { sk_X509_free(s); }  // the certs stay owned by us
 void free_info_stack(STACK_OF(X509_INFO) * s) { sk_X509_INFO_pop_free(s, X509_INFO_free); }
@@ -34,10 +34,6 @@ using InfoStack =
 
 constexpr int kKey = static_cast<int>(cose::Kind::kKeyReport);
 constexpr size_t kMaxPem = 1 << 20;  // a certificate is a few KiB
-constexpr const char* kTcbInfoOid = "2.23.133.5.4.1";
-// DER contents of OBJECT IDENTIFIER 2.16.840.1.101.3.4.2.2 (SHA-384).
-constexpr std::array<uint8_t, 9> kSha384Oid = {0x60, 0x86, 0x48, 0x01, 0x65,
-                                               0x03, 0x04, 0x02, 0x02};
 
 // Everything the steps share.
 struct Report {
@@ -221,56 +217,6 @@ bool signature_step(const Report& report, Verdict& v) {
 
 // ---------------------------------------------------------------- step 4: firmware
 
-// One DER element at the front of `in`, which moves past it. Only what
-// TcbInfo needs: one-byte tags, definite lengths below 16 MiB.
-struct Der {
-  uint8_t tag = 0;
-  std::span<const uint8_t> content;
-};
-bool der_next(std::span<const uint8_t>& in, Der& out) {
-  if (in.size() < 2 || (in[0] & 0x1F) == 0x1F) return false;
-  size_t len = in[1], header = 2;
-  if ((len & 0x80) != 0) {
-    const size_t n = len & 0x7F;  // 0 would be BER's indefinite length
-    if (n == 0 || n > 3 || in.size() < 2 + n) return false;
-    len = 0;
-    for (size_t i = 0; i < n; ++i) len = len << 8 | in[2 + i];
-    header += n;
-  }
-  if (in.size() - header < len) return false;
-  out = {in[0], in.subspan(header, len)};
-  in = in.subspan(header + len);
-  return true;
-}
-
-// The first FWID of the certificate's TcbInfo extension: a SHA-384 digest.
-// Local on purpose: when src/common/tcb_info.h (dice::tcb_info_of) lands,
-// this becomes a call to it.
-bool alias_fwid(X509* cert, Bytes& out) {
-  Obj oid(OBJ_txt2obj(kTcbInfoOid, 1));
-  const int at = oid ? X509_get_ext_by_OBJ(cert, oid.get(), -1) : -1;
-  if (at < 0 || X509_get_ext_by_OBJ(cert, oid.get(), at) >= 0) return false;  // exactly one
-  const ASN1_OCTET_STRING* ext = X509_EXTENSION_get_data(X509_get_ext(cert, at));
-  std::span<const uint8_t> in(ASN1_STRING_get0_data(ext),
-                              static_cast<size_t>(ASN1_STRING_length(ext)));
-  Der tcb, field;
-  if (!der_next(in, tcb) || tcb.tag != 0x30 || !in.empty()) return false;
-  for (std::span<const uint8_t> fields = tcb.content; der_next(fields, field);) {
-    if (field.tag != 0xA6) continue;  // fwids [6] IMPLICIT SEQUENCE OF
-    Der fwid, alg, digest;
-    std::span<const uint8_t> list = field.content;
-    if (!der_next(list, fwid) || fwid.tag != 0x30) return false;
-    std::span<const uint8_t> parts = fwid.content;
-    if (!der_next(parts, alg) || alg.tag != 0x06 || !std::ranges::equal(alg.content, kSha384Oid) ||
-        !der_next(parts, digest) || digest.tag != 0x04 || !parts.empty()) {
-      return false;
-    }
-    out.assign(digest.content.begin(), digest.content.end());
-    return true;
-  }
-  return false;
-}
-
 // The signer's subject CN must read exactly "ihsm partition <id>".
 bool subject_partition_is(X509* cert, uint32_t id) {
   const X509_NAME* name = X509_get_subject_name(cert);
@@ -284,12 +230,15 @@ bool subject_partition_is(X509* cert, uint32_t id) {
 
 bool firmware_step(const Report& report, Verdict& v) {
   X509* alias = report.certs[report.certs.size() - 2].get();
-  Bytes fwid;
-  if (!alias_fwid(alias, fwid)) {
-    return fail(v, "measurement", "the Alias certificate has no SHA-384 TcbInfo FWID");
+  dice::TcbInfo tcb;
+  if (!ok(dice::tcb_info_of(alias, tcb))) {
+    return fail(v, "measurement", "the Alias certificate has no valid TcbInfo");
   }
-  if (fwid != v.measurement) {
+  if (tcb.fwid_sha384 != v.measurement) {
     return fail(v, "measurement", "the measurement is not the Alias certificate's FWID");
+  }
+  if (tcb.svn != v.svn) {
+    return fail(v, "measurement", "the security version is not the Alias certificate's");
   }
   if (v.kind == kKey && !subject_partition_is(report.certs.front().get(), v.partition)) {
     return fail(

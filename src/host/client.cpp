@@ -559,9 +559,10 @@ Result<std::vector<Bytes>> Client::certificates(std::optional<PartitionId> parti
 
 Result<Bytes> Client::attest_device(const Bytes& nonce) {
   if (nonce.size() > 128) return {Status::kFieldTooLarge, detail("a nonce is at most 128 bytes")};
-  return bytes_field(connection_->call(Opcode::kAttestDevice, 0,
-                                       cbor::Value::map().set(field::kNonce, cbor::Value::bytes(nonce))),
-                     field::kReport, 64 * 1024);
+  return bytes_field(
+      connection_->call(Opcode::kAttestDevice, 0,
+                        cbor::Value::map().set(field::kNonce, cbor::Value::bytes(nonce))),
+      field::kReport, 64 * 1024);
 }
 
 Result<FirmwareInfo> Client::update_firmware(const std::string& dir) {

@@ -83,8 +83,9 @@ TEST_F(Attestation, AGeneratedKeyIsProvenFromKeyGenerationToAVerifiedReport) {
   const Bytes nonce = to_bytes("fresh nonce 0123456789");
   auto report = s().attest_key(pair.value().private_handle, nonce);
   ASSERT_OK(report);
-  const Verdict v = verify(report.value(), nonce, {"generated", "never-extractable", "sensitive",
-                                                   "sign", "not-extractable", "not-imported"});
+  const Verdict v = verify(
+      report.value(), nonce,
+      {"generated", "never-extractable", "sensitive", "sign", "not-extractable", "not-imported"});
   EXPECT_TRUE(v.valid) << v.reason << ": " << v.detail;
   EXPECT_EQ(v.kind, 1);
   EXPECT_EQ(v.partition, partition_);
@@ -175,8 +176,7 @@ TEST_F(Attestation, EachWrongReportFailsWithItsReason) {
   ASSERT_OK(session_key);
   ASSERT_OK(s().destroy_key(session_key.value()));
   EXPECT_STATUS(s().attest_key(session_key.value(), nonce), Status::kNoSuchKey);
-  EXPECT_STATUS(s().attest_key(pair.value().private_handle, Bytes(129, 0)),
-                Status::kFieldTooLarge);
+  EXPECT_STATUS(s().attest_key(pair.value().private_handle, Bytes(129, 0)), Status::kFieldTooLarge);
 }
 
 TEST_F(Attestation, TheChainVerifiesWithPlainOpenssl) {
@@ -192,8 +192,8 @@ TEST_F(Attestation, TheChainVerifiesWithPlainOpenssl) {
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   EXPECT_NE(r.out.find("OK"), std::string::npos) << r.describe();
   // The Alias certificate carries the TcbInfo with the measurement.
-  const auto text = run_process({"/usr/bin/openssl", "x509", "-in", out + "/alias.pem", "-noout",
-                                 "-text"});
+  const auto text =
+      run_process({"/usr/bin/openssl", "x509", "-in", out + "/alias.pem", "-noout", "-text"});
   EXPECT_NE(text.out.find("2.23.133.5.4.1"), std::string::npos) << text.describe();
 }
 
@@ -210,10 +210,10 @@ class SecureBoot : public LibTest {
     Bytes image = to_bytes(read_file(IHSM_FIRMWARE_IMAGE));
     image.insert(image.end(), extra.begin(), extra.end());
     write_file(out + "/ihsm-firmware.so", std::string(image.begin(), image.end()));
-    const auto r = run_process({IHSM_SIGN_FIRMWARE, "--key", key, "--new-key-if-missing",
-                                "--image", out + "/ihsm-firmware.so", "--firmware-version",
-                                "9.9." + std::to_string(svn), "--svn", std::to_string(svn),
-                                "--manifest", out + "/ihsm-firmware.manifest"});
+    const auto r =
+        run_process({IHSM_SIGN_FIRMWARE, "--key", key, "--new-key-if-missing", "--image",
+                     out + "/ihsm-firmware.so", "--firmware-version", "9.9." + std::to_string(svn),
+                     "--svn", std::to_string(svn), "--manifest", out + "/ihsm-firmware.manifest"});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     return out;
   }

@@ -224,6 +224,10 @@ TEST_F(VerifyReport, MeasurementMustMatchTheAliasFwid) {
   cose::DeviceReport d = sample_device_report();
   d.measurement[47] ^= 1;
   expect_invalid(verify(signed_device_report(d)), "measurement");
+  // The security version is the Alias certificate's too.
+  cose::KeyReport other_svn = key_report();
+  other_svn.svn = 5;
+  expect_invalid(verify(signed_key_report(other_svn)), "measurement");
 }
 
 TEST_F(VerifyReport, AliasWithoutASha384FwidFailsTheMeasurement) {

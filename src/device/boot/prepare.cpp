@@ -25,8 +25,7 @@ Status derive_roots(const SecretBytes& dus, BootHandoff& h) {
 
 // DeviceID (and on first start its certificate), then the Alias key and
 // certificate for this measurement.
-Status derive_identity(BootRecord& record, const VerifiedFirmware& fw,
-                       BootHandoff& h) {
+Status derive_identity(BootRecord& record, const VerifiedFirmware& fw, BootHandoff& h) {
   crypto::Pkey deviceid, alias;
   Status s = derive_deviceid_key(record.device_unique_secret.reveal(), deviceid);
   if (ok(s) && record.deviceid_cert.empty()) {
@@ -49,8 +48,7 @@ Status derive_identity(BootRecord& record, const VerifiedFirmware& fw,
   tcb.version = fw.version;
   tcb.svn = fw.security_version;
   tcb.fwid_sha384 = fw.measurement;
-  s = make_alias_cert(deviceid.get(), record.deviceid_cert, alias.get(), tcb,
-                            h.alias_cert_der);
+  s = make_alias_cert(deviceid.get(), record.deviceid_cert, alias.get(), tcb, h.alias_cert_der);
   if (ok(s)) s = crypto::private_key_der(alias.get(), h.alias_key_der);
   h.deviceid_cert_der = record.deviceid_cert;
   return s;

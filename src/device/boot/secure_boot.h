@@ -23,8 +23,8 @@ inline constexpr const char* kTrustFile = "ihsm-firmware-trust.pem";
 inline constexpr const char* kInstalledDir = "firmware";
 
 struct VerifiedFirmware {
-  std::string dir;  // where it was found
-  Bytes image;      // the bytes checked, the only ones ever loaded
+  std::string dir;    // where it was found
+  Bytes image;        // the bytes checked, the only ones ever loaded
   Bytes measurement;  // SHA-384 of image
   std::string version;
   std::string name;

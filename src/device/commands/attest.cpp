@@ -29,13 +29,18 @@ uint32_t report_flags(const KeyObject& k) {
       break;
   }
   if (!k.token) out |= f::kSession;
-  const std::pair<uint32_t, uint32_t> map[] = {
-      {usage::kSensitive, f::kSensitive},   {usage::kAlwaysSensitive, f::kAlwaysSensitive},
-      {usage::kExtractable, f::kExtractable}, {usage::kNeverExtractable, f::kNeverExtractable},
-      {usage::kSign, f::kSign},             {usage::kVerify, f::kVerify},
-      {usage::kEncrypt, f::kEncrypt},       {usage::kDecrypt, f::kDecrypt},
-      {usage::kDerive, f::kDerive},         {usage::kWrap, f::kWrap},
-      {usage::kUnwrap, f::kUnwrap},         {usage::kModifiable, f::kModifiable}};
+  const std::pair<uint32_t, uint32_t> map[] = {{usage::kSensitive, f::kSensitive},
+                                               {usage::kAlwaysSensitive, f::kAlwaysSensitive},
+                                               {usage::kExtractable, f::kExtractable},
+                                               {usage::kNeverExtractable, f::kNeverExtractable},
+                                               {usage::kSign, f::kSign},
+                                               {usage::kVerify, f::kVerify},
+                                               {usage::kEncrypt, f::kEncrypt},
+                                               {usage::kDecrypt, f::kDecrypt},
+                                               {usage::kDerive, f::kDerive},
+                                               {usage::kWrap, f::kWrap},
+                                               {usage::kUnwrap, f::kUnwrap},
+                                               {usage::kModifiable, f::kModifiable}};
   for (const auto& [from, to] : map) {
     if (k.has(from)) out |= to;
   }

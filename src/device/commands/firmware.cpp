@@ -70,8 +70,8 @@ std::string hex(const Bytes& b, size_t n) {
 Status install(const std::string& state_dir, const boot::VerifiedFirmware& fw,
                const Bytes& manifest) {
   namespace fs = std::filesystem;
-  const std::string name = "firmware-" + std::to_string(fw.security_version) + "-" +
-                           hex(fw.measurement, 8);
+  const std::string name =
+      "firmware-" + std::to_string(fw.security_version) + "-" + hex(fw.measurement, 8);
   const std::string dir = state_dir + "/" + name;
   std::error_code ec;
   fs::remove_all(dir, ec);

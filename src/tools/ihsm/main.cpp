@@ -1259,8 +1259,8 @@ int cmd_firmware_update(const Globals& g, const std::string& dir) {
                 {"security_version", fw.security_version},
                 {"measurement", hex(fw.measurement)}});
   } else {
-    std::cout << "installed firmware " << fw.version << " (security version "
-              << fw.security_version << ", measurement " << hex(fw.measurement)
+    std::cout << "installed firmware " << fw.version << " (security version " << fw.security_version
+              << ", measurement " << hex(fw.measurement)
               << "); it runs from the next start of ihsmd\n";
   }
   return 0;
@@ -1697,8 +1697,9 @@ int main(int argc, char** argv) {
   std::string firmware_dir;
   auto* fupdate = firmware->add_subcommand(
       "update", "check the image in DIR as secure boot will, and install it for the next start");
-  fupdate->add_option("dir", firmware_dir,
-                      "folder with ihsm-firmware.so and ihsm-firmware.manifest (the daemon reads it)")
+  fupdate
+      ->add_option("dir", firmware_dir,
+                   "folder with ihsm-firmware.so and ihsm-firmware.manifest (the daemon reads it)")
       ->required();
   fupdate->callback([&] { action = [&] { return cmd_firmware_update(g, firmware_dir); }; });
 

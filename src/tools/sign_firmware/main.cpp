@@ -32,7 +32,8 @@ bool write_file(const std::string& path, const Bytes& data, mode_t mode) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size())))
+    if (!f.write(reinterpret_cast<const char*>(data.data()),
+                 static_cast<std::streamsize>(data.size())))
       return false;
   }
   return ::chmod(tmp.c_str(), mode) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0;
