@@ -87,6 +87,7 @@ const std::vector<MechanismEntry>& mechanism_table() {
       {CKM_SP800_108_COUNTER_KDF, 112, 4096, CKF_DERIVE},
       // Vendor: masked blobs out and back in (include/ihsm/pkcs11_ihsm.h).
       {CKM_IHSM_MASKED_KEY, 0, 0, CKF_WRAP | CKF_UNWRAP},
+      {CKM_IHSM_KEY_ATTESTATION, 0, 0, CKF_SIGN},
   });
   return table;
 }

@@ -3,6 +3,7 @@
 // with PKCS#11's output-length convention.
 #include <cstring>
 
+#include "ihsm/pkcs11_ihsm.h"
 #include "pkcs11/module.h"
 
 namespace ihsm::pkcs11 {
@@ -120,6 +121,14 @@ CK_RV read_params(const CK_MECHANISM& m, Operation& op) {
 
 Bytes bytes_of(CK_BYTE_PTR p, CK_ULONG n) { return n == 0 ? Bytes{} : Bytes(p, p + n); }
 
+// C_Sign's result: a signature, or for the vendor mechanism
+// CKM_IHSM_KEY_ATTESTATION the key's attestation report over the data
+// (the caller's nonce).
+Result<Bytes> sign_with(Session& d, const Operation& op, const Bytes& data) {
+  if (op.mechanism == CKM_IHSM_KEY_ATTESTATION) return d.attest_key(op.key, data);
+  return d.sign(op.key, static_cast<Mechanism>(op.mechanism), data, op.params);
+}
+
 // Hands out op.result by the buffer convention; the operation ends once
 // it was delivered (or failed for another reason than the buffer size).
 CK_RV deliver(Operation& op, CK_BYTE_PTR out, CK_ULONG_PTR out_len, bool ends) {
@@ -179,7 +188,10 @@ CK_RV op_init(P11Session& s, OpKind kind, CK_MECHANISM_PTR mech, CK_OBJECT_HANDL
     if (!info) {
       return info.status() == Status::kNoSuchKey ? CKR_KEY_HANDLE_INVALID : rv(info);
     }
-    if ((info.value().flags & usage_of(kind)) == 0) return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    // Attesting a key is no use of it: any key may be attested.
+    if ((info.value().flags & usage_of(kind)) == 0 && mech->mechanism != CKM_IHSM_KEY_ATTESTATION) {
+      return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
     fresh.key = key;
   }
   fresh.active = true;
@@ -200,7 +212,7 @@ CK_RV op_one_shot(P11Session& s, OpKind kind, CK_BYTE_PTR in, CK_ULONG in_len, C
     const auto mech = static_cast<Mechanism>(op.mechanism);
     switch (kind) {
       case OpKind::kSign: {
-        auto r = d.sign(op.key, mech, data, op.params);
+        auto r = sign_with(d, op, data);
         if (!r) return fail(op, rv(r));
         op.result = std::move(r).value();
         break;
@@ -300,7 +312,7 @@ CK_RV op_final(P11Session& s, OpKind kind, CK_BYTE_PTR out, CK_ULONG_PTR out_len
   if (!op.result) {
     switch (kind) {
       case OpKind::kSign: {
-        auto r = d.sign(op.key, static_cast<Mechanism>(op.mechanism), op.input, op.params);
+        auto r = sign_with(d, op, op.input);
         if (!r) return fail(op, rv(r));
         op.result = std::move(r).value();
         break;

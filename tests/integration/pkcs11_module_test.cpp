@@ -12,6 +12,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <atomic>
@@ -20,6 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "ihsm/attestation.h"
+#include "ihsm/client.h"
+#include "ihsm/pkcs11_ihsm.h"
 #include "integration/daemon_fixture.h"
 #include "pkcs11/pkcs11.h"
 
@@ -676,6 +680,49 @@ TEST_F(Pkcs11Module, CopyObjectKeepsTheKeyPolicy) {
   ASSERT_EQ(f_->C_GetAttributeValue(h, data_copy, &get, 1), CKR_OK);
   ASSERT_EQ(get.ulValueLen, sizeof value);
   EXPECT_EQ(std::memcmp(read, value, sizeof value), 0);
+}
+
+// The vendor attestation mechanism: C_Sign over a nonce gives a report the
+// offline verifier accepts against the device's DeviceID certificate.
+TEST_F(Pkcs11Module, KeyAttestationThroughCSign) {
+  const CK_SLOT_ID slot = make_token("attest");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  auto [pub, priv] = ec_pair(h, true);
+  (void)pub;
+  CK_MECHANISM m = {CKM_IHSM_KEY_ATTESTATION, nullptr, 0};
+  CK_BYTE nonce[] = {'p', 'k', 'c', 's', '1', '1', ' ', 'n', 'o', 'n', 'c', 'e'};
+  ASSERT_EQ(f_->C_SignInit(h, &m, priv), CKR_OK);
+  CK_ULONG len = 0;
+  ASSERT_EQ(f_->C_Sign(h, nonce, sizeof nonce, nullptr, &len), CKR_OK);
+  std::vector<uint8_t> report(len);
+  ASSERT_EQ(f_->C_Sign(h, nonce, sizeof nonce, report.data(), &len), CKR_OK);
+  report.resize(len);
+
+  auto client = Client::connect(socket_path());
+  ASSERT_TRUE(client.ok());
+  auto certs = client.value().certificates();
+  ASSERT_TRUE(certs.ok());
+  const Bytes& root = certs.value().at(0);
+  const unsigned char* p = root.data();
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(root.size()));
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, cert);
+  char* pem = nullptr;
+  const long pem_len = BIO_get_mem_data(bio, &pem);
+  VerifyOptions o;
+  o.trusted_root_pem.assign(pem, static_cast<size_t>(pem_len));
+  BIO_free(bio);
+  X509_free(cert);
+  o.nonce = Bytes(nonce, nonce + sizeof nonce);
+  o.require = {"generated", "sign", "not-session"};
+  const Verdict v = verify_report(report, o);
+  EXPECT_TRUE(v.valid) << v.reason << ": " << v.detail;
+
+  CK_BYTE too_long[129] = {};
+  ASSERT_EQ(f_->C_SignInit(h, &m, priv), CKR_OK);
+  len = 4096;
+  std::vector<uint8_t> out(len);
+  EXPECT_NE(f_->C_Sign(h, too_long, sizeof too_long, out.data(), &len), CKR_OK);
 }
 
 }  // namespace

@@ -115,6 +115,7 @@ except ImportError:
 
 FREE_SLOT = 0x7FFF0000
 CKM_IHSM_MASKED_KEY = 0xC9480001  # include/ihsm/pkcs11_ihsm.h
+CKM_IHSM_KEY_ATTESTATION = 0xC9480002
 CKR_WRAPPED_KEY_INVALID = 0x110
 CKR_TEMPLATE_INCONSISTENT = 0xD1
 TOKEN = "pytoken"
@@ -881,6 +882,21 @@ class PyKcs11Module(unittest.TestCase):
             self.session.unwrapKey(none, blob, [(CKA_TOKEN, False)], masked)
         self.assertEqual(e.exception.value, CKR_TEMPLATE_INCONSISTENT)
 
+    def test_key_attestation_report(self):
+        # The vendor mechanism: C_Sign over a nonce gives the key's report,
+        # a tagged COSE_Sign1 with the nonce in its payload. (Its signature
+        # and chain are checked by the C++ module test with the verifier.)
+        key = self.session.generateKey(
+            [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_VALUE_LEN, 32),
+             (CKA_TOKEN, False), (CKA_ENCRYPT, True)],
+            mecha=PyKCS11.MechanismAESGENERATEKEY)
+        nonce = os.urandom(32)
+        report = bytes(self.session.sign(key, nonce, PyKCS11.Mechanism(CKM_IHSM_KEY_ATTESTATION)))
+        self.assertEqual(report[:2], b"\xd2\x84")  # tag 18, array of 4
+        self.assertIn(nonce, report)
+        with self.assertRaises(PyKCS11.PyKCS11Error):
+            self.session.sign(key, bytes(129), PyKCS11.Mechanism(CKM_IHSM_KEY_ATTESTATION))
+
     def test_ecdh_derived_secret_is_the_shared_secret(self):
         self.need_cryptography()
         import hmac as hmac_module
@@ -912,6 +928,7 @@ class PyKcs11Module(unittest.TestCase):
     # and checks its results outside the module.
     COVERAGE = {
         CKM_IHSM_MASKED_KEY: "masked_key_out_and_back_in",
+        CKM_IHSM_KEY_ATTESTATION: "key_attestation_report",
         CKM_RSA_PKCS_KEY_PAIR_GEN: "rsa_pkcs1_v15_signatures",
         CKM_RSA_PKCS: "rsa_pkcs1_v15_signatures",
         CKM_RSA_PKCS_PSS: "rsa_pss_sha384_sha512",
