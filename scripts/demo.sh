@@ -161,6 +161,23 @@ show "$ihsm" sign --key "$handle" --in "$work/message.txt" --out "$work/token2.s
 show openssl dgst -sha256 -verify "$work/token.pem" -signature "$work/token2.sig" \
   "$work/message.txt"
 
+step "Attestation: proof, checkable offline, that the token key was made inside this device"
+nonce=$(openssl rand -hex 16)
+show "$ihsm" attest chain --out-dir "$work/chain"
+partition_cert=$(ls "$work"/chain/partition-*.pem)
+show openssl verify -CAfile "$work/chain/deviceid.pem" -untrusted "$work/chain/alias.pem" \
+  "$partition_cert"
+show "$ihsm" attest key --key "$handle" --nonce "$nonce" --out "$work/key.report"
+show "$ihsm" attest verify --report "$work/key.report" --root "$work/chain/deviceid.pem" \
+  --nonce "$nonce" --require generated,never-extractable,not-session
+echo "and with another nonce it must fail:"
+if "$ihsm" attest verify --report "$work/key.report" --root "$work/chain/deviceid.pem" \
+  --nonce "00$nonce" >/dev/null; then
+  echo "a report verified against the wrong nonce: something is badly wrong" >&2
+  exit 1
+fi
+echo "(refused, as it must be)"
+
 step "Done"
 echo "state directory: $state_dir   socket: $IHSM_SOCKET"
 echo "Try: $ihsm --help"

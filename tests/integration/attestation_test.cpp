@@ -11,6 +11,7 @@
 
 #include <filesystem>
 
+#include "common/cbor.h"
 #include "ihsm/attestation.h"
 #include "integration/lib_fixture.h"
 
@@ -298,6 +299,45 @@ TEST_F(SecureBoot, ARolledBackImageDoesNotBootAndUpdatesInstallForTheNextStart) 
   EXPECT_NE(i.reason.find("FIRMWARE_ROLLED_BACK"), std::string::npos) << i.reason;
   ASSERT_TRUE(restart_with({}));
   EXPECT_EQ(info().state, "operational");
+}
+
+// A state directory from before the boot stage kept the device unique
+// secret in device.cbor. The boot stage takes it over (into boot.cbor), the
+// firmware drops it from device.cbor, and every stored key still opens.
+TEST_F(SecureBoot, AStateDirectoryFromBeforeTheBootStageKeepsItsKeys) {
+  Client c = connect();
+  const PartitionId p = make_partition(c, "old").id;
+  Session s = login(c, p);
+  KeyTemplate t = aes_flags("kept");
+  t.token = true;
+  auto key = s.generate_aes_key(256, t);
+  ASSERT_OK(key);
+  auto sealed = s.encrypt_gcm(key.value(), to_bytes("from the old days"), {});
+  ASSERT_OK(sealed);
+  ASSERT_TRUE(daemon().stop());
+
+  // Rebuild the old layout: the secret back into device.cbor, no boot.cbor.
+  const std::string boot_file = state_dir() + "/boot.cbor",
+                    device_file = state_dir() + "/device.cbor";
+  cbor::Value boot, device;
+  ASSERT_EQ(cbor::decode(to_bytes(read_file(boot_file)), boot), Status::kOk);
+  ASSERT_EQ(cbor::decode(to_bytes(read_file(device_file)), device), Status::kOk);
+  ASSERT_EQ(device.find(2), nullptr);
+  device.set(uint64_t{2}, *boot.find(2));
+  const Bytes old_device = cbor::encode(device);
+  write_file(device_file, std::string(old_device.begin(), old_device.end()));
+  fs::remove(boot_file);
+
+  ASSERT_TRUE(daemon().start());
+  Client again = connect();
+  Session s2 = login(again, p);
+  auto opened = s2.decrypt_gcm(key.value(), sealed.value(), {});
+  ASSERT_OK(opened);
+  EXPECT_EQ(opened.value(), to_bytes("from the old days"));
+  EXPECT_TRUE(fs::exists(boot_file));
+  cbor::Value now;
+  ASSERT_EQ(cbor::decode(to_bytes(read_file(device_file)), now), Status::kOk);
+  EXPECT_EQ(now.find(2), nullptr) << "the device secret is still in device.cbor";
 }
 
 }  // namespace

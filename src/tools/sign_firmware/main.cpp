@@ -46,6 +46,9 @@ cose::Pkey load_or_make_key(const std::string& path, bool make) {
     return cose::Pkey(key);
   }
   if (!make) return nullptr;
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   cose::Pkey key(EVP_EC_gen("P-384"));
   if (!key) return nullptr;
   BIO* bio = BIO_new(BIO_s_mem());
