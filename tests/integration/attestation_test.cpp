@@ -172,11 +172,21 @@ TEST_F(Attestation, EachWrongReportFailsWithItsReason) {
   EXPECT_EQ(iv.reason, "requirement") << iv.detail;
   EXPECT_TRUE(verify(s().attest_key(imported.value(), nonce).value(), nonce, {"imported"}).valid);
 
-  // A key destroyed (here: with the session that held it) is not attested.
+  // A destroyed key is not attested: destroyed by hand, or with the
+  // session that held it.
   auto session_key = s().generate_aes_key(256, aes_flags());
   ASSERT_OK(session_key);
   ASSERT_OK(s().destroy_key(session_key.value()));
   EXPECT_STATUS(s().attest_key(session_key.value(), nonce), Status::kNoSuchKey);
+  KeyHandle gone = 0;
+  {
+    Session brief = login(*client_, partition_);
+    auto k = brief.generate_aes_key(256, aes_flags());
+    ASSERT_OK(k);
+    gone = k.value();
+    EXPECT_OK(brief.attest_key(gone, nonce));
+  }  // the session closes: its session keys are destroyed
+  EXPECT_STATUS(s().attest_key(gone, nonce), Status::kNoSuchKey);
   EXPECT_STATUS(s().attest_key(pair.value().private_handle, Bytes(129, 0)), Status::kFieldTooLarge);
 }
 
