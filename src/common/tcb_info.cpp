@@ -13,7 +13,6 @@ constexpr uint8_t kSequence = 0x30;
 constexpr uint8_t kOid = 0x06;
 constexpr uint8_t kOctetString = 0x04;
 constexpr uint8_t kContext = 0x80;  // class bits of [n]
-constexpr uint8_t kConstructed = 0x20;
 constexpr uint8_t kVendor = 0x80, kModel = 0x81, kVersion = 0x82, kSvn = 0x83, kFwids = 0xA6;
 
 // The content octets of the OID sha384 (2.16.840.1.101.3.4.2.2).
