@@ -124,10 +124,12 @@ int main(int argc, char** argv) {
   s = boot::prepare_handoff(record, fw, h);
   if (ok(s) && provisioned) s = boot::save(h.state, record);
   if (!ok(s)) return fail_boot(h, "deriving the device identity failed");
-  h.commit_security_version = [&record, &fw, &h]() -> Status {
-    if (fw.security_version <= record.min_security_version) return Status::kOk;
-    record.min_security_version = fw.security_version;
-    return boot::save(h.state, record);
+  const uint32_t svn = fw.security_version;
+  h.commit_security_version = [svn, &h]() -> Status {
+    return boot::raise_min_security_version(h.state, svn);
   };
+  // The image gets only what prepare_handoff derived: no copy of the
+  // device unique secret stays in memory once it runs.
+  record.device_unique_secret = SecretBytes();
   return boot::run_firmware(fw, h);
 }

@@ -100,4 +100,14 @@ Status load_or_provision(const StateDir& state, const Bytes& trusted_key, BootRe
   return Status::kOk;
 }
 
+Status raise_min_security_version(const StateDir& state, uint32_t svn) {
+  BootRecord record;
+  bool provisioned = false;
+  Status s = load_or_provision(state, Bytes{}, record, provisioned);
+  if (!ok(s) || provisioned) return ok(s) ? Status::kStorageFailure : s;
+  if (svn <= record.min_security_version) return Status::kOk;
+  record.min_security_version = svn;
+  return save(state, record);
+}
+
 }  // namespace ihsm::device::boot

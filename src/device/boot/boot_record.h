@@ -25,5 +25,8 @@ struct BootRecord {
 Status load_or_provision(const StateDir& state, const Bytes& trusted_key, BootRecord& out,
                          bool& provisioned);
 Status save(const StateDir& state, const BootRecord& record);
+// Raises the recorded minimum security version to `svn` (never lowers it):
+// reads boot.cbor again, so the caller need not keep the secret in memory.
+Status raise_min_security_version(const StateDir& state, uint32_t svn);
 
 }  // namespace ihsm::device::boot

@@ -113,14 +113,20 @@ Status verify_manifest_and_image(const Bytes& manifest, const Bytes& image,
   return Status::kOk;
 }
 
-Status verify_firmware(const std::string& dir, const Bytes& trusted_key_spki,
-                       uint32_t min_security_version, VerifiedFirmware& out, std::string& why) {
-  Bytes manifest, image;
+Status read_firmware(const std::string& dir, Bytes& manifest, Bytes& image, std::string& why) {
   if (!read_file(dir + "/" + kManifestFile, kMaxManifest, manifest) ||
       !read_file(dir + "/" + kImageFile, kMaxImage, image)) {
     why = "cannot read the image or manifest in " + dir;
     return Status::kFirmwareInvalid;
   }
+  return Status::kOk;
+}
+
+Status verify_firmware(const std::string& dir, const Bytes& trusted_key_spki,
+                       uint32_t min_security_version, VerifiedFirmware& out, std::string& why) {
+  Bytes manifest, image;
+  const Status s = read_firmware(dir, manifest, image, why);
+  if (!ok(s)) return s;
   out.dir = dir;
   return verify_manifest_and_image(manifest, image, trusted_key_spki, min_security_version, out,
                                    why);

@@ -41,6 +41,9 @@ Status find_firmware(const std::vector<std::string>& dirs, std::string& out);
 // The SPKI DER of a PEM public key file.
 Status read_public_key_pem(const std::string& path, Bytes& spki_der);
 
+// Reads the manifest and image in `dir` (bounded sizes); kFirmwareInvalid.
+Status read_firmware(const std::string& dir, Bytes& manifest, Bytes& image, std::string& why);
+
 // Checks manifest and image; `why` says what failed. kFirmwareInvalid,
 // kFirmwareSignatureInvalid, kFirmwareHashMismatch, kFirmwareRolledBack.
 Status verify_firmware(const std::string& dir, const Bytes& trusted_key_spki,

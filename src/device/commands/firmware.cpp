@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "device/boot/secure_boot.h"
 #include "device/commands/commands.h"
@@ -16,19 +15,6 @@ using cbor::Value;
 using namespace protocol;
 
 namespace {
-
-constexpr size_t kMaxImage = 64 * 1024 * 1024;
-
-bool read_file(const std::string& path, size_t max, Bytes& out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  f.seekg(0, std::ios::end);
-  const std::streamoff size = f.tellg();
-  if (size < 0 || static_cast<uint64_t>(size) > max) return false;
-  f.seekg(0);
-  out.resize(static_cast<size_t>(size));
-  return static_cast<bool>(f.read(reinterpret_cast<char*>(out.data()), size));
-}
 
 bool write_synced(const std::string& path, const Bytes& data) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -100,13 +86,11 @@ Status FirmwareUpdate(CommandContext& ctx, const cbor::MapReader& in, Reply& out
   Status s = in.get_text(kPath, dir, 4096);
   if (!ok(s)) return s;
   Bytes manifest, image;
-  if (!read_file(dir + "/" + boot::kManifestFile, 16 * 1024, manifest) ||
-      !read_file(dir + "/" + boot::kImageFile, kMaxImage, image)) {
-    return fail(out, Status::kFirmwareInvalid, "cannot read the image and manifest in " + dir);
-  }
+  std::string why;
+  s = boot::read_firmware(dir, manifest, image, why);
+  if (!ok(s)) return fail(out, s, why);
   const Device& d = ctx.device;
   boot::VerifiedFirmware fw;
-  std::string why;
   // An image older than the running one is refused now, not at the next
   // start: installing it would leave a device that does not boot.
   const uint32_t floor = std::max(d.min_security_version(), d.security_version());
