@@ -44,21 +44,9 @@ Bytes cert_public_key(const Bytes& der) {
   return spki;
 }
 
-class Attestation : public LibTest {
+class Attestation : public LibSessionTest {
  protected:
-  void SetUp() override {
-    LibTest::SetUp();
-    if (HasFatalFailure()) return;
-    client_ = std::make_unique<Client>(connect());
-    partition_ = make_partition(*client_, "attested").id;
-    session_ = std::make_unique<Session>(login(*client_, partition_));
-  }
-  void TearDown() override {
-    session_.reset();
-    client_.reset();
-    LibTest::TearDown();
-  }
-  Session& s() { return *session_; }
+  std::string partition_name() const override { return "attested"; }
   std::string root_pem(Client& c) {
     auto certs = c.certificates();
     EXPECT_TRUE(certs.ok());
@@ -72,10 +60,6 @@ class Attestation : public LibTest {
     o.require = std::move(require);
     return verify_report(report, o);
   }
-
-  std::unique_ptr<Client> client_;
-  PartitionId partition_ = 0;
-  std::unique_ptr<Session> session_;
 };
 
 TEST_F(Attestation, AGeneratedKeyIsProvenFromKeyGenerationToAVerifiedReport) {

@@ -116,4 +116,27 @@ class LibTest : public DaemonTest {
   }
 };
 
+// One partition with a user logged in on it: the usual start of a test.
+class LibSessionTest : public LibTest {
+ protected:
+  virtual std::string partition_name() const { return "test"; }
+  void SetUp() override {
+    LibTest::SetUp();
+    if (HasFatalFailure()) return;
+    client_ = std::make_unique<Client>(connect());
+    partition_ = make_partition(*client_, partition_name()).id;
+    session_ = std::make_unique<Session>(login(*client_, partition_));
+  }
+  void TearDown() override {
+    session_.reset();
+    client_.reset();
+    LibTest::TearDown();
+  }
+  Session& s() { return *session_; }
+
+  std::unique_ptr<Client> client_;
+  PartitionId partition_ = 0;
+  std::unique_ptr<Session> session_;
+};
+
 }  // namespace ihsm::test

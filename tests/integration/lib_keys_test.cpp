@@ -11,25 +11,9 @@
 namespace ihsm::test {
 namespace {
 
-class LibKeys : public LibTest {
+class LibKeys : public LibSessionTest {
  protected:
-  void SetUp() override {
-    LibTest::SetUp();
-    if (HasFatalFailure()) return;
-    client_ = std::make_unique<Client>(connect());
-    partition_ = make_partition(*client_, "keys").id;
-    session_ = std::make_unique<Session>(login(*client_, partition_));
-  }
-  void TearDown() override {
-    session_.reset();
-    client_.reset();
-    LibTest::TearDown();
-  }
-  Session& s() { return *session_; }
-
-  std::unique_ptr<Client> client_;
-  PartitionId partition_ = 0;
-  std::unique_ptr<Session> session_;
+  std::string partition_name() const override { return "keys"; }
 };
 
 struct CurveCase {
