@@ -362,6 +362,9 @@ class Client {
   // Owner: checks the signed image in `dir` (on the daemon's side) and
   // installs it for the next start.
   Result<FirmwareInfo> update_firmware(const std::string& dir);
+  // Runs the device's self-tests again (anyone may). A failure puts the
+  // device in its error state; the report says which test failed.
+  Result<SelfTestReport> self_test();
 
   // FIPS indicator of the most recent response on this connection.
   bool last_approved() const;

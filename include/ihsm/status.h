@@ -87,6 +87,7 @@ namespace ihsm {
   X(kStorageFailure, 0x0505, 0x030, "device storage failure")                                      \
   X(kDeviceError, 0x0506, 0x030, "device is in its error state")                                   \
   X(kBootFailed, 0x0507, 0x030, "secure boot refused the firmware: the device serves no keys")     \
+  X(kSelfTestFailed, 0x0508, 0x030, "a self-test failed: the device entered its error state")      \
   /* 0x06xx: firmware and attestation */                                                           \
   X(kFirmwareSignatureInvalid, 0x0601, 0x0C0, "firmware manifest signature does not verify")       \
   X(kFirmwareHashMismatch, 0x0602, 0x0C0, "firmware image does not match its manifest")            \

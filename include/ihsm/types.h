@@ -194,7 +194,10 @@ struct PartitionInfo {
 struct DeviceInfo {
   uint32_t protocol_revision = 0;
   std::string firmware_version;
-  std::string state;  // "operational", or "boot-failed" (then `reason` says why)
+  // "operational"; "error" when a self-test failed (then `reason` is the
+  // failed test's name; docs/security-policy.md); "boot-failed" when secure
+  // boot refused the firmware (then `reason` says why).
+  std::string state;
   std::string reason;
   Bytes identity_public_key;       // device identity, DER SPKI, ECC P-384
   Bytes pin_transport_public_key;  // DER SPKI, ECC P-384
@@ -203,6 +206,19 @@ struct DeviceInfo {
   Bytes measurement;  // SHA-384 of the running firmware image (docs/attestation.md)
   uint32_t security_version = 0;
   uint32_t min_security_version = 0;
+};
+
+// The on-demand self-test (Client::self_test; docs/security-policy.md).
+struct SelfTestResult {
+  std::string name;  // "aes-gcm", "ecdsa-p384-sha-384", ...
+  bool passed = false;
+};
+struct SelfTestReport {
+  bool passed = false;                // every test passed
+  std::string failed_test;            // the first that failed, when one did
+  std::vector<SelfTestResult> tests;  // every test run, in order
+  uint64_t elapsed_us = 0;            // how long they took on the device
+  std::string state;                  // the device's state afterwards: "operational" or "error"
 };
 
 std::string_view curve_name(Curve c);                         // "P-256"

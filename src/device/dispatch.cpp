@@ -3,6 +3,7 @@
 #include <array>
 
 #include "device/commands/commands.h"
+#include "device/fips/state.h"
 #include "device/gate.h"
 
 namespace ihsm::device {
@@ -74,6 +75,14 @@ DispatchResult dispatch(Device& device, ConnectionState& connection,
   Reply reply;
   Status status = gate(ctx, in);
   if (ok(status)) status = find_handler(op->opcode)(ctx, in, reply);
+  // A refusal in the error state names the self-test that failed.
+  if ((status == Status::kDeviceError || status == Status::kSelfTestFailed) &&
+      reply.body.find(protocol::kMessage) == nullptr) {
+    reply.body.set(
+        protocol::kMessage,
+        cbor::Value::text("self-test " + fips::device_state().failed_test() +
+                          " failed: the device is in its error state until it restarts"));
+  }
   // A challenge answers exactly one envelope-carrying command, whatever
   // became of it: a recorded envelope can never be replayed.
   if (carries_envelope(in)) connection.challenge.reset();

@@ -9,6 +9,8 @@
 
 #include "device/boot/handoff.h"
 #include "device/device.h"
+#include "device/fips/self_tests.h"
+#include "device/fips/state.h"
 #include "device/server.h"
 
 using namespace ihsm;
@@ -39,6 +41,21 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // The power-on self-tests run first, before any algorithm is used (the
+  // device's start already unseals, signs and derives). A failure latches
+  // the error state: the device still starts and serves, so that a host
+  // can read its state, but the gate refuses every cryptographic and key
+  // service (docs/security-policy.md).
+  const device::fips::SelfTestReport self_tests = device::fips::run_power_on_self_tests();
+  const double self_test_ms = static_cast<double>(self_tests.elapsed.count()) / 1000.0;
+  if (self_tests.passed()) {
+    std::fprintf(stderr, "ihsmd: self-tests: %zu passed in %.1f ms\n", self_tests.outcomes.size(),
+                 self_test_ms);
+  } else {
+    std::fprintf(stderr, "ihsmd: self-tests: %s FAILED (%.1f ms): entering the error state\n",
+                 self_tests.first_failure.c_str(), self_test_ms);
+  }
+
   device::Device dev;
   Status s = dev.start(*boot);
   if (!ok(s)) {
@@ -56,13 +73,22 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
     std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
     return 1;
   }
-  // Up and serving: this image may now become the device's minimum.
-  if (boot->commit_security_version && !ok(s = boot->commit_security_version())) {
-    std::fprintf(stderr, "ihsmd: cannot record the security version: %s\n",
-                 std::string(status_name(s)).c_str());
-    return 1;
+  // Up, serving and self-tested: this image may now become the device's
+  // minimum. An image in its error state never raises it, so the image
+  // before it still boots.
+  if (!device::fips::device_state().operational()) {
+    std::fprintf(stderr,
+                 "ihsmd: not recording security version %u as the minimum: the device is in its "
+                 "error state\n",
+                 dev.security_version());
+  } else {
+    if (boot->commit_security_version && !ok(s = boot->commit_security_version())) {
+      std::fprintf(stderr, "ihsmd: cannot record the security version: %s\n",
+                   std::string(status_name(s)).c_str());
+      return 1;
+    }
+    dev.security_version_committed();
   }
-  dev.security_version_committed();
   std::thread signal_thread([&server, signals] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -70,12 +96,17 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
     server.stop();
   });
   const size_t partitions = dev.partitions().size();
+  const bool operational = device::fips::device_state().operational();
   std::fprintf(stderr,
                "ihsmd: ready: serving %s (state %s, %zu partition%s, firmware %s svn %u, "
-               "measurement %s...)\n",
+               "measurement %s..., self-tests %.1f ms, %s)\n",
                config.socket_path.c_str(), config.state_dir.c_str(), partitions,
                partitions == 1 ? "" : "s", dev.firmware_version().c_str(), dev.security_version(),
-               hex_prefix(dev.measurement(), 8).c_str());
+               hex_prefix(dev.measurement(), 8).c_str(), self_test_ms,
+               operational ? "operational"
+                           : ("ERROR STATE: self-test " +
+                              device::fips::device_state().failed_test() + " failed")
+                                 .c_str());
   server.run();
   // If run() ended for another reason, wake the signal thread.
   ::kill(::getpid(), SIGTERM);

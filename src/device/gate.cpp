@@ -1,5 +1,6 @@
 #include "device/gate.h"
 
+#include "device/fips/state.h"
 #include "device/object_table.h"
 
 namespace ihsm::device {
@@ -22,6 +23,24 @@ Status check_role(Access access, Role role) {
   }
 }
 
+// What a device in its error state still answers (docs/security-policy.md,
+// "Error state"): its status, the device report and the certificates that
+// verify it, the self-test, and closing a session. Nothing that uses a key
+// of a partition, the DRBG or a PIN.
+bool answers_in_error_state(protocol::Opcode op) {
+  using protocol::Opcode;
+  switch (op) {
+    case Opcode::kGetDeviceInfo:
+    case Opcode::kSelfTest:
+    case Opcode::kAttestDevice:
+    case Opcode::kGetCertificates:
+    case Opcode::kSessionClose:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 Status resolve_key(const CommandContext& ctx, uint64_t handle,
@@ -33,6 +52,11 @@ Status resolve_key(const CommandContext& ctx, uint64_t handle,
 
 Status gate(CommandContext& ctx, const cbor::MapReader& in) {
   if (!in.is_map()) return Status::kMalformedBody;
+  // A failed self-test latched the error state: no cryptographic or key
+  // service until the device restarts.
+  if (!fips::device_state().operational() && !answers_in_error_state(ctx.op.opcode)) {
+    return Status::kDeviceError;
+  }
   switch (ctx.op.access) {
     case Access::kAnyone:
       return Status::kOk;

@@ -565,6 +565,33 @@ Result<Bytes> Client::attest_device(const Bytes& nonce) {
       field::kReport, 64 * 1024);
 }
 
+Result<SelfTestReport> Client::self_test() {
+  auto r = connection_->call(Opcode::kSelfTest, 0, cbor::Value::map());
+  if (!r) return failure<SelfTestReport>(r);
+  SelfTestReport out;
+  Reader m(r.value());
+  m.boolean(field::kPassed, out.passed);
+  m.opt_text(field::kFailedTest, out.failed_test, kMaxText);
+  m.uint(field::kElapsedUs, out.elapsed_us);
+  m.text(field::kState, out.state, kMaxText);
+  if (const auto* tests = m.array(field::kSelfTests)) {
+    if (tests->size() > 256) m.invalid(field::kSelfTests, "has too many entries");
+    for (const auto& t : *tests) {
+      Reader e(t);
+      SelfTestResult one;
+      e.text(field::kName, one.name, kMaxText);
+      e.boolean(field::kPassed, one.passed);
+      if (!e.good()) return failure<SelfTestReport>(e);
+      out.tests.push_back(std::move(one));
+    }
+  }
+  if (!m.good()) return failure<SelfTestReport>(m);
+  if (out.passed == !out.failed_test.empty()) {
+    return {Status::kTransportError, bad_response("self-test result and failed test disagree")};
+  }
+  return out;
+}
+
 Result<FirmwareInfo> Client::update_firmware(const std::string& dir) {
   auto r = connection_->call(Opcode::kFirmwareUpdate, 0,
                              cbor::Value::map().set(field::kPath, cbor::Value::text(dir)));

@@ -107,6 +107,10 @@ enum Field : uint64_t {
   kSecurityVersion = 96,     // uint: security version of the running firmware
   kMinSecurityVersion = 97,  // uint: the lowest security version the device boots
   kPath = 98,                // text: a folder the daemon reads (firmware update)
+  kSelfTests = 99,           // array of maps {kName, kPassed}: the self-tests run, in order
+  kPassed = 100,             // bool: a self-test (or all of them) passed
+  kElapsedUs = 101,          // uint: how long the self-tests took, microseconds
+  kFailedTest = 102,         // text: the first self-test that failed
 };
 
 // Size limits every side enforces.

@@ -23,9 +23,16 @@ enum class Access : uint8_t {
   kUserOrOfficer,
 };
 
+// SelfTest is kAnyone, like GetDeviceInfo: FIPS 140-3 wants the self-tests
+// available on demand, and an operator must be able to run them on a
+// device in its error state, where no session can be opened. It takes no
+// key and answers only test names and pass/fail; its cost (about 10 ms of
+// CPU, docs/security-policy.md) is below a Login's scrypt, which anyone may
+// already trigger; the connection limit bounds how many run at once.
 #define IHSM_OPCODE_LIST(X)                              \
   X(GetDeviceInfo, 0x0001, kAnyone, 0)                   \
   X(GetChallenge, 0x0002, kAnyone, 0)                    \
+  X(SelfTest, 0x0003, kAnyone, 0)                        \
   X(PartitionCreate, 0x0010, kOwner, 0)                  \
   X(PartitionList, 0x0011, kAnyone, 0)                   \
   X(PartitionDelete, 0x0012, kOwner, 0)                  \

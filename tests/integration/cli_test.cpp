@@ -122,6 +122,41 @@ TEST_F(Cli, StatusJson) {
   EXPECT_EQ(other.exit_code, 0) << other.describe();
 }
 
+TEST_F(Cli, SelfTestJsonTextAndExitCode) {
+  const json j = ihsm_json({"self-test"});
+  EXPECT_EQ(j.at("passed"), true);
+  EXPECT_EQ(j.at("state"), "operational");
+  EXPECT_TRUE(j.at("failed_test").is_null());
+  ASSERT_EQ(j.at("tests").size(), 21u);
+  EXPECT_EQ(j.at("tests")[0].at("name"), "aes-gcm");
+  EXPECT_LT(j.at("elapsed_us").get<uint64_t>(), 1000000u);
+  const ProcessResult text = ihsm({"self-test"});
+  ASSERT_EQ(text.exit_code, 0) << text.describe();
+  EXPECT_NE(text.out.find("all 21 self-tests passed"), std::string::npos) << text.out;
+
+  // On the fault-injection image with a failing known-answer test: exit 1,
+  // the failed test named, the device in its error state.
+  ASSERT_TRUE(daemon().stop());
+  ::setenv("IHSM_FAULT_INJECT", "hmac-sha-384", 1);
+  daemon().args() = {"--firmware-dir", IHSM_FAULTY_FIRMWARE_DIR};
+  const auto started = daemon().start();
+  ::unsetenv("IHSM_FAULT_INJECT");
+  ASSERT_TRUE(started);
+  const ProcessResult failed = ihsm({"--json", "self-test"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.describe();
+  const json f = json::parse(failed.out);
+  EXPECT_EQ(f.at("passed"), false);
+  EXPECT_EQ(f.at("failed_test"), "hmac-sha-384");
+  EXPECT_EQ(f.at("state"), "error");
+  const json status = ihsm_json({"status"});
+  EXPECT_EQ(status.at("state"), "error");
+  EXPECT_EQ(status.at("reason"), "hmac-sha-384");
+  const ProcessResult refused = ihsm({"partition", "list"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("DEVICE_ERROR"), std::string::npos) << refused.describe();
+  EXPECT_NE(refused.err.find("hmac-sha-384"), std::string::npos) << refused.describe();
+}
+
 TEST_F(Cli, PartitionCreateListDelete) {
   create_partition("first");
   // A PIN file for the officer, no user PIN yet, a session limit.

@@ -213,7 +213,7 @@ TEST_F(RawProtocol, BadHeaderOnOneConnectionDoesNotDisturbAnother) {
 
 TEST_F(RawProtocol, UnknownOpcodeKeepsTheConnection) {
   RawConn c(socket_path());
-  for (uint16_t code : {0x0000, 0x0003, 0x001F, 0x0028, 0x0051, 0x00FF, 0x8001, 0xFFFF}) {
+  for (uint16_t code : {0x0000, 0x0005, 0x001F, 0x0028, 0x0051, 0x00FF, 0x8001, 0xFFFF}) {
     WireHeader h;
     h.opcode = code;
     h.request_id = code + 1u;

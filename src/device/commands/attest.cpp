@@ -5,6 +5,8 @@
 
 #include "common/cose.h"
 #include "device/commands/commands.h"
+#include "device/fips/self_tests.h"
+#include "device/fips/state.h"
 
 namespace ihsm::device::commands {
 
@@ -113,12 +115,23 @@ Status AttestDevice(CommandContext& ctx, const cbor::MapReader& in, Reply& out) 
   cose::DeviceReport r;
   const Status s = read_nonce(in, r.nonce);
   if (!ok(s)) return s;
+  // A device in its error state still reports so, signed (state 1), so a
+  // remote verifier learns it; unless what failed is what that signature
+  // relies on (docs/security-policy.md, "Error state").
+  const fips::State state = fips::device_state().state();
+  if (state != fips::State::kOperational) {
+    const std::string failed = fips::device_state().failed_test();
+    if (fips::report_signature_relies_on(failed)) {
+      return fail(out, Status::kDeviceError,
+                  "self-test " + failed + " failed: the device report's signature relies on it");
+    }
+  }
   r.measurement = d.measurement();
   r.time = static_cast<uint64_t>(std::time(nullptr));
   r.svn = d.security_version();
   r.firmware_version = d.firmware_version();
   r.min_svn = d.min_security_version();
-  r.state = 0;  // a device in its error state does not get here
+  r.state = static_cast<uint64_t>(state);
   return signed_report(d.alias_key(), {d.alias_cert_der(), d.deviceid_cert_der()},
                        cose::encode_device_report(r), out);
 }

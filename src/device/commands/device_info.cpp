@@ -1,5 +1,6 @@
 // Device-level commands that need no session: status and PIN challenges.
 #include "device/commands/commands.h"
+#include "device/fips/state.h"
 
 namespace ihsm::device::commands {
 
@@ -10,7 +11,14 @@ Status GetDeviceInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   const Device& d = ctx.device;
   out.body.set(kProtocolRevision, Value::uint(kRevision));
   out.body.set(kFirmwareVersion, Value::text(d.firmware_version()));
-  out.body.set(kState, Value::text("operational"));
+  // In the error state: "error", and the self-test that put it there.
+  const fips::DeviceState& state = fips::device_state();
+  if (state.operational()) {
+    out.body.set(kState, Value::text("operational"));
+  } else {
+    out.body.set(kState, Value::text("error"));
+    out.body.set(kMessage, Value::text(state.failed_test()));
+  }
   out.body.set(kMeasurement, Value::bytes(d.measurement()));
   out.body.set(kSecurityVersion, Value::uint(d.security_version()));
   out.body.set(kMinSecurityVersion, Value::uint(d.min_security_version()));

@@ -18,8 +18,27 @@ struct PkeyFree {
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
-// DRBG output (OpenSSL's approved CTR-DRBG seeded from the OS).
+// DRBG output (OpenSSL's approved CTR-DRBG seeded from the OS), under a
+// continuous test: every 16-byte block drawn is compared with the one
+// drawn before it in this thread (OpenSSL's private DRBG is one instance
+// per thread), the last block of each call being drawn for the test only
+// and never handed out. A repeated block latches the error state
+// (fips::conditional_test_failed("rng-health")): kSelfTestFailed.
 Status random_bytes(std::span<uint8_t> out);
+
+// The CAVP known-answer procedure of CTR_DRBG (AES-128, derivation
+// function, prediction resistance), as SP 800-90A's health test asks: a
+// test-only instance fed by OpenSSL's TEST-RAND entropy source, never the
+// device's DRBG. Instantiate with entropy, nonce and personalization;
+// generate out.size() bytes twice, each with prediction resistance (fresh
+// test entropy) and additional input; `out` is the second output. Then
+// uninstantiate and check the state was zeroized.
+struct DrbgKnownAnswer {
+  std::span<const uint8_t> entropy, nonce, personalization;
+  std::span<const uint8_t> entropy_pr1, additional1;
+  std::span<const uint8_t> entropy_pr2, additional2;
+};
+Status ctr_drbg_known_answer(const DrbgKnownAnswer& in, std::span<uint8_t> out);
 
 // Key-pair generation with a pairwise-consistency test (sign + verify)
 // before the key is handed out, as FIPS 140-3 requires.

@@ -3,6 +3,8 @@
 
 #include "device/crypto/algorithms.h"
 #include "device/crypto/ossl_util.h"
+#include "device/fips/fault.h"
+#include "device/fips/state.h"
 
 namespace ihsm::device::crypto {
 namespace {
@@ -20,12 +22,16 @@ Status generate_ed25519_key(Pkey& out) {
     ERR_clear_error();
     return Status::kCryptoFailure;
   }
-  // Pairwise-consistency test: sign and verify a fixed message.
+  // Pairwise-consistency test: sign and verify a fixed message. A failure
+  // latches the error state.
   static const uint8_t kPctMessage[] = {'p', 'c', 't', '-', 'e', 'd', '2', '5', '5', '1', '9'};
   Bytes sig;
-  if (!ok(ed25519_sign(key.get(), kPctMessage, sig)) ||
-      !ok(ed25519_verify(key.get(), kPctMessage, sig))) {
-    return Status::kCryptoFailure;
+  if (!ok(ed25519_sign(key.get(), kPctMessage, sig))) {
+    return fips::conditional_test_failed("pct-ed25519");
+  }
+  if (fips::fault_injected("pct-ed25519")) sig.back() ^= 0x01;
+  if (!ok(ed25519_verify(key.get(), kPctMessage, sig))) {
+    return fips::conditional_test_failed("pct-ed25519");
   }
   out = std::move(key);
   return Status::kOk;
@@ -37,8 +43,9 @@ Status generate_x25519_key(Pkey& out) {
     ERR_clear_error();
     return Status::kCryptoFailure;
   }
-  // Consistency check (SP 800-56A 5.6.2.1.4 style): the public key must be
-  // the one the private key recomputes.
+  // Pairwise-consistency test (SP 800-56A 5.6.2.1.4 (a)): the public key
+  // must be the one the private key recomputes. A failure latches the
+  // error state.
   SecretBytes priv(32);
   size_t priv_len = priv.size();
   Bytes pub;
@@ -49,10 +56,12 @@ Status generate_x25519_key(Pkey& out) {
   }
   Pkey again(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.reveal().data(), 32));
   Bytes pub_again;
-  if (!again || !ok(raw_public_key(again.get(), pub_again)) || pub_again != pub) {
+  if (!again || !ok(raw_public_key(again.get(), pub_again))) {
     ERR_clear_error();
     return Status::kCryptoFailure;
   }
+  if (fips::fault_injected("pct-x25519")) pub_again.back() ^= 0x01;
+  if (pub_again != pub) return fips::conditional_test_failed("pct-x25519");
   out = std::move(key);
   return Status::kOk;
 }

@@ -5,6 +5,8 @@
 
 #include "device/crypto/algorithms.h"
 #include "device/crypto/ossl_util.h"
+#include "device/fips/fault.h"
+#include "device/fips/state.h"
 
 namespace ihsm::device::crypto {
 namespace {
@@ -94,16 +96,18 @@ Status generate_rsa_key(uint32_t bits, Pkey& out) {
     ERR_clear_error();
     return Status::kCryptoFailure;
   }
-  // Pairwise-consistency test: sign a fixed digest and verify it.
+  // Pairwise-consistency test: sign a fixed digest and verify it. A
+  // failure latches the error state.
   static const uint8_t kPctDigest[32] = {0x70, 0x63, 0x74, 0x2d, 0x72, 0x73, 0x61};
   RsaSignParams p;
   p.padding = RsaPadding::kPkcs1;
   p.hash = Hash::kSha256;
   p.hash_input = false;
   Bytes sig;
-  if (!ok(rsa_sign(key.get(), p, kPctDigest, sig)) ||
-      !ok(rsa_verify(key.get(), p, kPctDigest, sig))) {
-    return Status::kCryptoFailure;
+  if (!ok(rsa_sign(key.get(), p, kPctDigest, sig))) return fips::conditional_test_failed("pct-rsa");
+  if (fips::fault_injected("pct-rsa")) sig.back() ^= 0x01;
+  if (!ok(rsa_verify(key.get(), p, kPctDigest, sig))) {
+    return fips::conditional_test_failed("pct-rsa");
   }
   out = std::move(key);
   return Status::kOk;

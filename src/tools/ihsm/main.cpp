@@ -577,7 +577,10 @@ int cmd_status(const Globals& g) {
     std::cout << "protocol revision:   " << info.protocol_revision << "\n"
               << "firmware version:    " << info.firmware_version << "\n"
               << "state:               " << info.state
-              << (info.reason.empty() ? "" : " (" + info.reason + ")") << "\n"
+              << (info.reason.empty()     ? ""
+                  : info.state == "error" ? " (self-test " + info.reason + " failed)"
+                                          : " (" + info.reason + ")")
+              << "\n"
               << "firmware measurement: " << hex(info.measurement) << "\n"
               << "security version:    " << info.security_version << " (minimum "
               << info.min_security_version << ")\n"
@@ -586,6 +589,29 @@ int cmd_status(const Globals& g) {
               << "identity key SHA256: " << fp << "\n";
   }
   return 0;
+}
+
+// Exit code 1 when a test failed (the device is then in its error state).
+int cmd_self_test(const Globals& g) {
+  Client client = connect(g);
+  const ihsm::SelfTestReport r = need(client.self_test(), "run the self-tests");
+  if (g.json) {
+    json tests = json::array();
+    for (const auto& t : r.tests) tests.push_back({{"name", t.name}, {"passed", t.passed}});
+    json j = {
+        {"passed", r.passed}, {"state", r.state}, {"elapsed_us", r.elapsed_us}, {"tests", tests}};
+    j["failed_test"] = r.passed ? json(nullptr) : json(r.failed_test);
+    print_json(j);
+  } else {
+    for (const auto& t : r.tests) std::cout << (t.passed ? "pass  " : "FAIL  ") << t.name << "\n";
+    if (r.passed) {
+      std::cout << "all " << r.tests.size() << " self-tests passed";
+    } else {
+      std::cout << "self-test " << r.failed_test << " failed";
+    }
+    std::cout << " in " << (r.elapsed_us + 500) / 1000 << " ms; device state: " << r.state << "\n";
+  }
+  return r.passed ? 0 : 1;
 }
 
 struct PartitionCreateOptions {
@@ -1583,6 +1609,12 @@ int main(int argc, char** argv) {
   app.add_subcommand("status", "show device information")->callback([&] {
     action = [&] { return cmd_status(g); };
   });
+
+  // self-test
+  app.add_subcommand("self-test",
+                     "run the device's known-answer self-tests again (a failure puts the device in "
+                     "its error state)")
+      ->callback([&] { action = [&] { return cmd_self_test(g); }; });
 
   // partition ...
   auto* partition = app.add_subcommand("partition", "create, list, delete and unlock partitions");
