@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "device/crypto/algorithms.h"
 #include "device/crypto/ossl_util.h"
@@ -19,14 +20,18 @@ namespace {
 
 constexpr size_t kBlock = 16;
 
-// The continuous test's memory, one per thread: a block drawn for the test
-// and never output.
+// The continuous test's memory: a block drawn for the test and never
+// output. One for the device, as the DRBG is one: every output block is
+// compared with the block drawn just before it, whichever thread drew it.
+// (Not thread_local: a thread-local object with a destructor in the
+// dlopen'ed image upset LeakSanitizer's stop-the-world at exit.)
 struct LastBlock {
+  std::mutex mutex;
   std::array<uint8_t, kBlock> bytes{};
   bool drawn = false;
   ~LastBlock() { secure_cleanse(bytes.data(), bytes.size()); }
 };
-thread_local LastBlock t_last;
+LastBlock g_last;
 
 struct RandCtxFree {
   void operator()(EVP_RAND_CTX* p) const { EVP_RAND_CTX_free(p); }
@@ -51,10 +56,12 @@ bool set_test_entropy(EVP_RAND_CTX* test, std::span<const uint8_t> entropy) {
 
 Status random_bytes(std::span<uint8_t> out) {
   if (out.empty()) return Status::kOk;
-  // [a first block, only in a thread's first call] [the output blocks] [the
+  std::lock_guard lock(g_last.mutex);
+  LastBlock& last = g_last;
+  // [a first block, only in the first call] [the output blocks] [the
   // block kept for the next comparison]; each is compared with the one
   // before it, the first with the block kept by the previous call.
-  const size_t lead = t_last.drawn ? 0 : 1;
+  const size_t lead = last.drawn ? 0 : 1;
   const size_t blocks = lead + (out.size() + kBlock - 1) / kBlock + 1;
   if (blocks > static_cast<size_t>(INT32_MAX) / kBlock) return Status::kInvalidArgument;
   SecretBytes drawn(blocks * kBlock);
@@ -64,7 +71,7 @@ Status random_bytes(std::span<uint8_t> out) {
     return Status::kCryptoFailure;
   }
   if (fips::fault_injected("rng-health")) std::memcpy(p + kBlock, p, kBlock);
-  if (t_last.drawn && std::memcmp(t_last.bytes.data(), p, kBlock) == 0) {
+  if (last.drawn && std::memcmp(last.bytes.data(), p, kBlock) == 0) {
     return fips::conditional_test_failed("rng-health");
   }
   for (size_t i = 1; i < blocks; ++i) {
@@ -73,8 +80,8 @@ Status random_bytes(std::span<uint8_t> out) {
     }
   }
   std::memcpy(out.data(), p + lead * kBlock, out.size());
-  std::memcpy(t_last.bytes.data(), p + (blocks - 1) * kBlock, kBlock);
-  t_last.drawn = true;
+  std::memcpy(last.bytes.data(), p + (blocks - 1) * kBlock, kBlock);
+  last.drawn = true;
   return Status::kOk;
 }
 
