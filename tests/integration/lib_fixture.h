@@ -2,6 +2,9 @@
 // (include/ihsm/client.h).
 #pragma once
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -115,6 +118,20 @@ class LibTest : public DaemonTest {
     throw std::runtime_error("partition " + std::to_string(id) + " not listed");
   }
 };
+
+// A DER certificate as PEM (for verifiers and `openssl verify`).
+inline std::string pem_of_cert(const Bytes& der) {
+  const unsigned char* p = der.data();
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, cert);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  X509_free(cert);
+  return pem;
+}
 
 // One partition with a user logged in on it: the usual start of a test.
 class LibSessionTest : public LibTest {

@@ -59,19 +59,6 @@ const std::set<Opcode> kAnswerInError = {Opcode::kGetDeviceInfo, Opcode::kSelfTe
                                          Opcode::kAttestDevice, Opcode::kGetCertificates,
                                          Opcode::kSessionClose};
 
-std::string pem_of_cert(const Bytes& der) {
-  const unsigned char* p = der.data();
-  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  X509_free(cert);
-  return pem;
-}
-
 // IHSM_FAULT_INJECT for the daemons started while it lives (they inherit
 // this process's environment).
 class FaultEnv {
