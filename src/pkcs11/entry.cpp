@@ -61,12 +61,15 @@ void pad(CK_UTF8CHAR* field, size_t size, std::string_view text) {
 
 extern CK_FUNCTION_LIST function_list_2_40;
 extern CK_FUNCTION_LIST_3_0 function_list_3_0;
+extern CK_IHSM_FUNCTION_LIST function_list_vendor;
 
 CK_INTERFACE interfaces[] = {
     {reinterpret_cast<CK_CHAR*>(const_cast<char*>("PKCS 11")), &function_list_3_0,
      CKF_INTERFACE_FORK_SAFE},
     {reinterpret_cast<CK_CHAR*>(const_cast<char*>("PKCS 11")), &function_list_2_40,
      CKF_INTERFACE_FORK_SAFE},
+    {reinterpret_cast<CK_CHAR*>(const_cast<char*>(IHSM_PKCS11_VENDOR_INTERFACE)),
+     &function_list_vendor, CKF_INTERFACE_FORK_SAFE},
 };
 
 }  // namespace
@@ -120,10 +123,10 @@ IHSM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR list, CK_ULONG_PTR count) 
 IHSM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
                                  CK_INTERFACE_PTR_PTR out, CK_FLAGS flags) {
   if (out == nullptr) return CKR_ARGUMENTS_BAD;
-  if (name != nullptr && std::strcmp(reinterpret_cast<const char*>(name), "PKCS 11") != 0) {
-    return CKR_ARGUMENTS_BAD;
-  }
+  // No name: the standard interface (PKCS#11 3.0, 5.4).
+  const char* wanted = name != nullptr ? reinterpret_cast<const char*>(name) : "PKCS 11";
   for (CK_INTERFACE& i : interfaces) {
+    if (std::strcmp(reinterpret_cast<const char*>(i.pInterfaceName), wanted) != 0) continue;
     const auto* v = static_cast<const CK_VERSION*>(i.pFunctionList);
     if (version != nullptr && (v->major != version->major || v->minor != version->minor)) {
       continue;
@@ -133,6 +136,14 @@ IHSM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
     return CKR_OK;
   }
   return CKR_ARGUMENTS_BAD;
+}
+
+IHSM_EXPORT CK_RV C_GetSessionValidationFlags(CK_SESSION_HANDLE h, CK_ULONG type, CK_FLAGS* flags) {
+  return with_session(h, [&](P11Session& s) -> CK_RV {
+    if (flags == nullptr || type != CKS_LAST_VALIDATION_OK) return CKR_ARGUMENTS_BAD;
+    *flags = s.last_service_approved.value_or(false) ? CKF_IHSM_VALIDATION_FIPS_140_3 : 0;
+    return CKR_OK;
+  });
 }
 
 IHSM_EXPORT CK_RV C_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count) {
@@ -539,6 +550,8 @@ CK_FUNCTION_LIST_3_0 function_list_3_0 = {{3, 0},
                                           C_VerifyMessageBegin,
                                           C_VerifyMessageNext,
                                           C_MessageVerifyFinal};
+
+CK_IHSM_FUNCTION_LIST function_list_vendor = {{1, 0}, C_GetSessionValidationFlags};
 
 }  // namespace
 }  // namespace ihsm::pkcs11

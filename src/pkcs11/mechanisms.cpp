@@ -2,7 +2,6 @@
 // (docs/mechanisms.md), with PKCS#11's key-size units (bits for RSA, EC
 // and generic secrets, bytes for AES). Every one runs in the device
 // (CKF_HW).
-#include "ihsm/pkcs11_ihsm.h"
 #include "pkcs11/module.h"
 
 namespace ihsm::pkcs11 {

@@ -67,7 +67,15 @@ struct P11Session {
   bool finding = false;
   std::vector<CK_OBJECT_HANDLE> found;
   size_t found_next = 0;
+  // The FIPS indicator of the last cryptographic service that completed
+  // on this session (C_GetSessionValidationFlags); unset before the first.
+  std::optional<bool> last_service_approved;
 };
+
+// Records the device's approved-service indicator for the service call
+// that just succeeded, before any later call (an attribute read) could
+// replace the connection's last response.
+inline void record_approval(P11Session& s) { s.last_service_approved = s.device->last_approved(); }
 
 // Maps a libihsm status to a CK_RV.
 inline CK_RV rv(Status s) { return static_cast<CK_RV>(status_to_ckr(s)); }

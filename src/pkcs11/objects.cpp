@@ -836,6 +836,7 @@ CK_RV generate_key(P11Session& s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl, 
   auto r = s.device->generate_secret_key(static_cast<Mechanism>(mech->mechanism),
                                          static_cast<uint32_t>(bits), t);
   if (!r) return rv(r);
+  record_approval(s);
   *out = r.value();
   return CKR_OK;
 }
@@ -880,6 +881,7 @@ CK_RV generate_key_pair(P11Session& s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR p
   auto r =
       s.device->generate_key_pair(static_cast<Mechanism>(mech->mechanism), curve, rsa_bits, pt, kt);
   if (!r) return rv(r);
+  record_approval(s);
   *pub_out = r.value().public_handle;
   *priv_out = r.value().private_handle;
   return CKR_OK;

@@ -3,7 +3,6 @@
 // with PKCS#11's output-length convention.
 #include <cstring>
 
-#include "ihsm/pkcs11_ihsm.h"
 #include "pkcs11/module.h"
 
 namespace ihsm::pkcs11 {
@@ -247,6 +246,7 @@ CK_RV op_one_shot(P11Session& s, OpKind kind, CK_BYTE_PTR in, CK_ULONG in_len, C
       case OpKind::kVerify:
         return fail(op, CKR_FUNCTION_FAILED);  // verify_one_shot
     }
+    record_approval(s);
   }
   return deliver(op, out, out_len, true);
 }
@@ -271,7 +271,9 @@ CK_RV op_update(P11Session& s, OpKind kind, CK_BYTE_PTR in, CK_ULONG in_len, CK_
       op.device_multipart = true;
     }
     auto r = d.digest_update(data);
-    return r ? CKR_OK : fail(op, rv(r));
+    if (!r) return fail(op, rv(r));
+    record_approval(s);
+    return CKR_OK;
   }
   if (out_len == nullptr) return fail(op, CKR_ARGUMENTS_BAD);
   if (!op.result) {
@@ -299,6 +301,7 @@ CK_RV op_update(P11Session& s, OpKind kind, CK_BYTE_PTR in, CK_ULONG in_len, CK_
     }
     auto r = kind == OpKind::kEncrypt ? d.encrypt_update(chunk) : d.decrypt_update(chunk);
     if (!r) return fail(op, rv(r));
+    record_approval(s);
     op.result = std::move(r).value();
   }
   return deliver(op, out, out_len, false);
@@ -365,6 +368,7 @@ CK_RV op_final(P11Session& s, OpKind kind, CK_BYTE_PTR out, CK_ULONG_PTR out_len
       case OpKind::kVerify:
         return fail(op, CKR_FUNCTION_FAILED);  // verify_final
     }
+    record_approval(s);
   }
   return deliver(op, out, out_len, true);
 }
@@ -379,7 +383,9 @@ CK_RV verify_one_shot(P11Session& s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR
   auto r = s.device->verify(op.key, static_cast<Mechanism>(op.mechanism), bytes_of(data, len),
                             bytes_of(sig, sig_len), op.params);
   op = Operation{};
-  return r ? CKR_OK : rv(r);
+  if (!r) return rv(r);
+  record_approval(s);
+  return CKR_OK;
 }
 
 CK_RV verify_final(P11Session& s, CK_BYTE_PTR sig, CK_ULONG sig_len) {
@@ -390,7 +396,9 @@ CK_RV verify_final(P11Session& s, CK_BYTE_PTR sig, CK_ULONG sig_len) {
   auto r = s.device->verify(op.key, static_cast<Mechanism>(op.mechanism), op.input,
                             bytes_of(sig, sig_len), op.params);
   op = Operation{};
-  return r ? CKR_OK : rv(r);
+  if (!r) return rv(r);
+  record_approval(s);
+  return CKR_OK;
 }
 
 CK_RV random(P11Session& s, CK_BYTE_PTR out, CK_ULONG len) {
@@ -403,6 +411,7 @@ CK_RV random(P11Session& s, CK_BYTE_PTR out, CK_ULONG len) {
     std::memcpy(out + done, r.value().data(), n);
     done += n;
   }
+  record_approval(s);
   return CKR_OK;
 }
 

@@ -277,3 +277,6 @@ typedef struct CK_SP800_108_KDF_PARAMS {
 #endif
 
 }  // extern "C"
+
+// ihsm's vendor extensions (mechanisms, the approved-service indicator).
+#include "ihsm/pkcs11_ihsm.h"

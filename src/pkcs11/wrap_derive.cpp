@@ -3,7 +3,6 @@
 // wrap policy the device applies).
 #include <cstring>
 
-#include "ihsm/pkcs11_ihsm.h"
 #include "pkcs11/module.h"
 #include "protocol/fields.h"
 
@@ -180,6 +179,7 @@ CK_RV wrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping,
     if (wrapping != CK_INVALID_HANDLE) return CKR_WRAPPING_KEY_HANDLE_INVALID;
     auto blob = s.device->export_masked_key(key);
     if (!blob) return blob.status() == Status::kNoSuchKey ? CKR_KEY_HANDLE_INVALID : rv(blob);
+    record_approval(s);
     return give(blob.value(), out, out_len);
   }
   MechanismParams params;
@@ -191,6 +191,7 @@ CK_RV wrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping,
     if (r.status() == Status::kNoSuchKey) return CKR_KEY_HANDLE_INVALID;
     return rv(r);
   }
+  record_approval(s);
   return give(r.value(), out, out_len);
 }
 
@@ -208,6 +209,7 @@ CK_RV unwrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrappi
     if (count != 0) return CKR_TEMPLATE_INCONSISTENT;
     auto r = s.device->load_masked_key(Bytes(wrapped, wrapped + wrapped_len));
     if (!r) return rv(r);
+    record_approval(s);
     *out = r.value();
     return CKR_OK;
   }
@@ -219,6 +221,7 @@ CK_RV unwrap_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrappi
   auto r = s.device->unwrap_key(unwrapping, static_cast<Mechanism>(mech->mechanism),
                                 Bytes(wrapped, wrapped + wrapped_len), spec, params);
   if (!r) return r.status() == Status::kNoSuchKey ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : rv(r);
+  record_approval(s);
   *out = r.value();
   return CKR_OK;
 }
@@ -234,6 +237,7 @@ CK_RV derive_key(P11Session& s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE base, CK
   if (const CK_RV r = check_writable(s, spec.tmpl.token); r != CKR_OK) return r;
   auto r = s.device->derive_key(base, static_cast<Mechanism>(mech->mechanism), params, spec);
   if (!r) return r.status() == Status::kNoSuchKey ? CKR_KEY_HANDLE_INVALID : rv(r);
+  record_approval(s);
   *out = r.value();
   return CKR_OK;
 }

@@ -21,7 +21,6 @@
 #include <thread>
 #include <vector>
 
-#include "ihsm/pkcs11_ihsm.h"
 #include "integration/daemon_fixture.h"
 #include "pkcs11/pkcs11.h"
 
@@ -331,7 +330,7 @@ TEST_F(Pkcs11Module, InterfacesAndInitializeArguments) {
   ASSERT_NE(get_one, nullptr);
   CK_ULONG n = 0;
   ASSERT_EQ(get_list(nullptr, &n), CKR_OK);
-  EXPECT_EQ(n, 2u);
+  EXPECT_EQ(n, 3u);  // PKCS 11 3.0 and 2.40, and the vendor interface
   CK_VERSION v30 = {3, 0};
   CK_INTERFACE_PTR i = nullptr;
   ASSERT_EQ(get_one(pin("PKCS 11"), &v30, &i, 0), CKR_OK);
@@ -355,6 +354,78 @@ TEST_F(Pkcs11Module, InterfacesAndInitializeArguments) {
   EXPECT_EQ(f_->C_Initialize(&args), CKR_CANT_LOCK);
   args.flags = CKF_OS_LOCKING_OK;
   EXPECT_EQ(f_->C_Initialize(&args), CKR_OK);
+}
+
+// The approved-service indicator (include/ihsm/pkcs11_ihsm.h): the device's
+// per-response FIPS flag, for the last cryptographic function of a session.
+TEST_F(Pkcs11Module, ApprovedServiceIndicatorFollowsTheDevice) {
+  auto get_one = reinterpret_cast<CK_C_GetInterface>(::dlsym(handle_, "C_GetInterface"));
+  ASSERT_NE(get_one, nullptr);
+  CK_INTERFACE_PTR i = nullptr;
+  ASSERT_EQ(get_one(pin(IHSM_PKCS11_VENDOR_INTERFACE), nullptr, &i, 0), CKR_OK);
+  const auto* vendor = static_cast<const CK_IHSM_FUNCTION_LIST*>(i->pFunctionList);
+  EXPECT_EQ(vendor->version.major, 1);
+  const CK_IHSM_C_GetSessionValidationFlags indicator = vendor->C_GetSessionValidationFlags;
+  EXPECT_EQ(reinterpret_cast<void*>(indicator), ::dlsym(handle_, "C_GetSessionValidationFlags"));
+  // Without a name, C_GetInterface still gives the standard interface.
+  ASSERT_EQ(get_one(nullptr, nullptr, &i, 0), CKR_OK);
+  EXPECT_STREQ(reinterpret_cast<const char*>(i->pInterfaceName), "PKCS 11");
+
+  const CK_SLOT_ID slot = make_token("indicator");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  CK_FLAGS flags = 99;
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, 0u) << "nothing has run on the session yet";
+  EXPECT_EQ(indicator(h, 2, &flags), CKR_ARGUMENTS_BAD);
+  EXPECT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, nullptr), CKR_ARGUMENTS_BAD);
+  EXPECT_EQ(indicator(h + 1000, CKS_LAST_VALIDATION_OK, &flags), CKR_SESSION_HANDLE_INVALID);
+
+  // ECDSA P-256 over SHA-256: approved.
+  auto [pub, priv] = ec_pair(h, false);
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, CKF_IHSM_VALIDATION_FIPS_140_3) << "P-256 key generation";
+  ASSERT_EQ(sign_and_verify(h, pub, priv), CKR_OK);
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, CKF_IHSM_VALIDATION_FIPS_140_3);
+
+  // Raw ECDSA over 20 bytes (a SHA-1-sized digest): served, not approved.
+  CK_MECHANISM raw = {CKM_ECDSA, nullptr, 0};
+  CK_BYTE digest[20] = {1, 2, 3};
+  CK_BYTE sig[64];
+  CK_ULONG sig_len = sizeof sig;
+  ASSERT_EQ(f_->C_SignInit(h, &raw, priv), CKR_OK);
+  ASSERT_EQ(f_->C_Sign(h, digest, sizeof digest, sig, &sig_len), CKR_OK);
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, 0u) << "ECDSA over a 160-bit digest";
+
+  // AES-GCM: a device-drawn IV is approved, a caller-chosen one is not.
+  CK_MECHANISM gen = {CKM_AES_KEY_GEN, nullptr, 0};
+  CK_ULONG len = 32;
+  CK_BBOOL yes = CK_TRUE;
+  CK_ATTRIBUTE tmpl[] = {{CKA_VALUE_LEN, &len, sizeof len},
+                         {CKA_ENCRYPT, &yes, sizeof yes},
+                         {CKA_DECRYPT, &yes, sizeof yes}};
+  CK_OBJECT_HANDLE aes = 0;
+  ASSERT_EQ(f_->C_GenerateKey(h, &gen, tmpl, 3, &aes), CKR_OK);
+  CK_BYTE iv[12] = {0};
+  CK_GCM_PARAMS gcm = {iv, sizeof iv, sizeof iv * 8, nullptr, 0, 128};
+  CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof gcm};
+  CK_BYTE plain[32] = {7}, out[64];
+  CK_ULONG out_len = sizeof out;
+  ASSERT_EQ(f_->C_EncryptInit(h, &mech, aes), CKR_OK);
+  ASSERT_EQ(f_->C_Encrypt(h, plain, sizeof plain, out, &out_len), CKR_OK);
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, 0u) << "AES-GCM encryption under a caller-chosen IV";
+  CK_BYTE back[64];
+  CK_ULONG back_len = sizeof back;
+  ASSERT_EQ(f_->C_DecryptInit(h, &mech, aes), CKR_OK);
+  ASSERT_EQ(f_->C_Decrypt(h, out, out_len, back, &back_len), CKR_OK);
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, CKF_IHSM_VALIDATION_FIPS_140_3) << "AES-GCM decryption";
+  CK_BYTE random[16];
+  ASSERT_EQ(f_->C_GenerateRandom(h, random, sizeof random), CKR_OK);
+  ASSERT_EQ(indicator(h, CKS_LAST_VALIDATION_OK, &flags), CKR_OK);
+  EXPECT_EQ(flags, CKF_IHSM_VALIDATION_FIPS_140_3);
 }
 
 TEST_F(Pkcs11Module, ManyThreadsOwnSessionsSameKeys) {
