@@ -252,7 +252,8 @@ bool ecdh_p256_kat(std::string_view name) {
 // ---------------------------------------------------------------- RSA
 
 // TEST VECTOR ONLY: the RSA-2048 key of tests/unit/crypto/rsa_test.cpp
-// (`openssl genrsa 2048`), PKCS#8 DER.
+// (`openssl genrsa 2048`), PKCS#8 DER, for the OAEP test: CAVP's 186-3 set
+// has no OAEP vectors.
 constexpr std::string_view kRsaKey =
     "308204bc020100300d06092a864886f70d0101010500048204a6308204a20201000282010100b360d5cc54e7f765c7"
     "fa"
@@ -306,20 +307,57 @@ constexpr std::string_view kRsaKey =
     "f9"
     "dade43ae2b08df5cd485875701780213";
 
+// TEST VECTOR ONLY: NIST CAVP 186-3rsatestvectors.zip, SigGen15_186-3.txt,
+// [mod = 2048], n, e = 0x260445 and d, as PKCS#8 DER. CAVP gives only n, e
+// and d; p and q (which a PKCS#8 key carries) were recovered from them
+// (SP 800-56B, Appendix C), and the key signs the CAVP message to the CAVP
+// signature, which is what this test checks.
+constexpr std::string_view kRsaCavpKey =
+    "308204be020100300d06092a864886f70d0101010500048204a8308204a40201000282010100cea80475324c1dc834"
+    "7827818da58bac069d3419c614a6ea1ac6a3b510dcd72cc516954905e9fef908d45e13006adf27d467a7d83c111d1a"
+    "5df15ef293771aefb920032a5bb989f8e4f5e1b05093d3f130f984c07a772a3683f4dc6fb28a96815b32123ccdd139"
+    "54f19d5b8b24a103e771a34c328755c65ed64e1924ffd04d30b2142cc262f6e0048fef6dbc652f21479ea1c4b1d66d"
+    "28f4d46ef7185e390cbfa2e02380582f3188bb94ebbf05d31487a09aff01fcbb4cd4bfd1f0a833b38c11813c84360b"
+    "b53c7d4481031c40bad8713bb6b835cb08098ed15ba31ee4ba728a8c8e10f7294e1b4163b7aee57277bfd881a6f9d4"
+    "3e02c6925aa3a043fb7fb78d0203260445028201000997634c477c1a039d44c810b2aaa3c7862b0b88d3708272e1e1"
+    "5f66fc9389709f8a11f3ea6a5af7effa2d01c189c50f0d5bcbe3fa272e56cfc4a4e1d388a9dcd65df8628902556c8b"
+    "6bb6a641709b5a35dd2622c73d4640bfa1359d0e76e1f219f8e33eb9bd0b59ec198eb2fccaae0346bd8b401e12e3c6"
+    "7cb629569c185a2e0f35a2f741644c1cca5ebb139d77a89a2953fc5e30048c0e619f07c8d21d1e56b8af07193d0fdf"
+    "3f49cd49f2ef3138b5138862f1470bd2d16e34a2b9e7777a6c8c8d4cb94b4e8b5d616cd5393753e7b0f31cc7da559b"
+    "a8e98d888914e334773baf498ad88d9631eb5fe32e53a4145bf0ba548bf2b0a50c63f67b14e398a34b0d02818100f3"
+    "64e16ef12017ec95b192308c01e087cee619ab50a5d537cc01841dc92b30bcef0d9f2c6bbd5dc10bdf5b9f6c354a4f"
+    "9f210520caa72b4f5c36b8d33f10324c55956141891e45b84b49f59ea5bfac6ffa38900aca5099afcd02f6a8257c41"
+    "ce5bb2e4153832b5c22f91eb389fa2035c3cf9b3374531c483cb30ceb007259b1d02818100d95c0995fabdfcbccfe6"
+    "3e0f3262f806869ab571e1793e97234cbb9bd4b6872a7695389955cf6ce7245345a5df8021f7d9519563afbc2667f5"
+    "311fad093de2c02cd069109b630d68e3bf767f8a788a6add7ab199f2d8f6a40b7c1910d9dab52ac80d0d333aacab32"
+    "1a9309dc884ddd4db637a0c1115ae3c08efa683f99eb733102818100d4f7ef9f9be947ba9d1b3bce59e5608839a1e4"
+    "64553e1b6d113d0f636758bbb473a89f9949836ead40b6f314eee3ac2244d7b6f379e83f30e17783ad68d508689788"
+    "9c051c26e1558a4a220bfc242995860644b5d7a3ef513ac612b9c6c0a2021bb6b9cde7dbd21fe5858746c79563e9ba"
+    "b7d06b43aab43a0a5cafab4519a6610281803db2386f174f2ea3ef4b6bd1601749ce2d6afa8be35f051178621f16a2"
+    "3ad36eba03c073136389241969e5b87edb0fcbcf1a0bd6e1aee97bae1f2d97aabe19b17dbe7d9492cdb68a0897f572"
+    "350e846c669660dc978c5068da598524fca8a136358d3e5f8f6ad5cf78d9089c93f473189162ce0f8c4902a19902b6"
+    "33b3e6926d02818100ddc971183dcf3450c43e06ba2af32379eedeb2d678513fb706b75a006098154041f4b09e6be3"
+    "85d4b25d80ec241c899e4a986a17b0a121daab91a1e4fc5a1802a7074df3fb3f7661f0e1c97799e36d21de937cc420"
+    "9585db30a56af0a228e001036ed792625e5368ce101574a2e9767f07338949f0afdf358cecd18c6d6f3f55";
+
 bool rsa_pkcs1_kat(std::string_view name) {
-  // `printf 'ihsm RSA known-answer message' | openssl dgst -sha256 -sign key.pem`
+  // The same file's first SHAAlg = SHA256 case: Msg and S.
   Pkey key;
-  if (!ok(private_key_from_der(hex(kRsaKey), key))) return false;
-  const Bytes message = text("ihsm RSA known-answer message");
+  if (!ok(private_key_from_der(hex(kRsaCavpKey), key))) return false;
+  const Bytes message =
+      hex("5af283b1b76ab2a695d794c23b35ca7371fc779e92ebf589e304c7f923d8cf97"
+          "6304c19818fcd89d6f07c8d8e08bf371068bdf28ae6ee83b2e02328af8c0e2f9"
+          "6e528e16f852f1fc5455e4772e288a68f159ca6bdcf902b858a1f94789b31638"
+          "23e2d0717ff56689eec7d0e54d93f520d96e1eb04515abc70ae90578ff38d31b");
   const Bytes expected = Known(name)(
-      "652c4c0e1fde12ebb2e3d92240c9987ceab8cc2eb4ab7978d670e4d0ff56a95b"
-      "7b67814b084ce213e4df00361310ac4bb107d9c9061914f27f064e7eb3f0f4f2"
-      "086ee05e21b7a1877cf5b7d84bb28e05c64852765579ebc6fd79784aeb5a4aef"
-      "3f67c01776dbfcaa407caade3c0665a4dd802324d0626b59a1f878911d083a7b"
-      "ff0604fc30e24e18fa1205e91cc4adf07e20fafb3ea85523dcf3f573bcf53f4d"
-      "a850c96bc84798adfbaf273b71a18e7bd3ad49c284a14aa4c33f58a9e3d7245b"
-      "3c05d4e183af6d9f6f9cba2da24fc9967705f864aad6c896620e4bc950b65822"
-      "99d11313777273c5b1a7dd5cc94ca8192a2995cf39bf409d65340f888c39f0e7");
+      "6b8be97d9e518a2ede746ff4a7d91a84a1fc665b52f154a927650db6e7348c69"
+      "f8c8881f7bcf9b1a6d3366eed30c3aed4e93c203c43f5528a45de791895747ad"
+      "e9c5fa5eee81427edee02082147aa311712a6ad5fb1732e93b3d6cd23ffd46a0"
+      "b3caf62a8b69957cc68ae39f9993c1a779599cdda949bdaababb77f248fcfeaa"
+      "44059be5459fb9b899278e929528ee130facd53372ecbc42f3e8de2998425860"
+      "406440f248d817432de687112e504d734028e6c5620fa282ca07647006cf0a2f"
+      "f83e19a916554cc61810c2e855305db4e5cf893a6a96767365794556ff033359"
+      "084d7e38a8456e68e21155b76151314a29875feee09557161cbc654541e89e42");
   const RsaSignParams p;  // PKCS#1 v1.5, SHA-256, the message as input
   Bytes sig;
   return ok(rsa_sign(key.get(), p, message, sig)) && same(sig, expected) &&
@@ -431,7 +469,7 @@ const SelfTest kSelfTests[] = {
      "RFC 6979 A.2.6 (key, message \"sample\", signature)", ecdsa_p384_kat},
     {"ecdh-p256", "ECC CDH (SP 800-56A) P-256 shared secret", kCavpCdh, ecdh_p256_kat},
     {"rsa-pkcs1-sha-256", "RSA-2048 PKCS#1 v1.5 SHA-256 sign (deterministic) and verify",
-     "ihsm vector (tests/unit/crypto/rsa_test.cpp): openssl genrsa 2048, openssl dgst -sign",
+     "NIST CAVP SigGen15_186-3.txt, [mod = 2048], first SHA-256 case",
      rsa_pkcs1_kat},
     {"rsa-oaep-sha-256", "RSA-2048 OAEP (SHA-256, MGF1-SHA-256, label) decrypt",
      "ihsm vector (tests/unit/crypto/rsa_test.cpp): ciphertext by openssl pkeyutl -encrypt",
