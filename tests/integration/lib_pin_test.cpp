@@ -320,5 +320,31 @@ TEST_F(LibPin, ConcurrentCorrectLoginsAllSucceed) {
   }
 }
 
+// `ihsmd --min-pin-length 7` (the approved configuration, security policy
+// section 4): every way a new PIN enters is held to it; logins are not.
+class LibPinMinimumLength : public LibPin {
+ protected:
+  std::vector<std::string> daemon_args() const override { return {"--min-pin-length", "7"}; }
+};
+
+TEST_F(LibPinMinimumLength, NewPinsShorterThanTheMinimumAreRefused) {
+  Client c = connect();
+  PartitionOptions o;
+  o.name = "short";
+  SecretPin six("123456"), seven("1234567"), user(kUserPin);
+  EXPECT_STATUS(c.create_partition(o, six, &user), Status::kPinInvalid);
+  EXPECT_STATUS(c.create_partition(o, SecretPin(kOfficerPin), &six), Status::kPinInvalid);
+  auto p = c.create_partition(o, seven, &user);
+  ASSERT_OK(p);
+  Session s = open(c, p->id);
+  ASSERT_OK(s.login(Role::kCryptoOfficer, SecretPin("1234567")));
+  EXPECT_STATUS(s.init_user_pin(SecretPin("abcdef")), Status::kPinInvalid);
+  ASSERT_OK(s.init_user_pin(SecretPin("abcdefg")));
+  EXPECT_STATUS(s.set_pin(SecretPin("1234567"), SecretPin("654321")), Status::kPinInvalid);
+  ASSERT_OK(s.set_pin(SecretPin("1234567"), SecretPin("7654321")));
+  ASSERT_OK(s.logout());
+  ASSERT_OK(s.login(Role::kCryptoUser, SecretPin("abcdefg")));
+}
+
 }  // namespace
 }  // namespace ihsm::test

@@ -68,6 +68,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pin-backoff-max-ms", config.login.backoff_max_ms, "Longest back-off wait")
       ->capture_default_str();
+  app.add_option("--min-pin-length", config.login.min_new_pin_length,
+                 "Shortest PIN a partition role may be given (FIPS 140-3 wants at least 7, so "
+                 "guessing succeeds with less than 1 in 1,000,000 per try)")
+      ->capture_default_str()
+      ->check(CLI::Range(4, 64));
   app.add_flag("--allow-wrap-and-cipher-keys", config.policy.allow_wrap_with_cipher_usage,
                "Let one key both wrap/unwrap and encrypt/decrypt (off: that combination lets a "
                "caller decrypt wrapped keys)");

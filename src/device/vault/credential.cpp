@@ -23,6 +23,9 @@ enum CredentialField : uint64_t {
 }  // namespace
 
 Status Credential::set_pin(std::span<const uint8_t> pin, const LoginPolicy& policy) {
+  // Every new PIN passes here (create, reset, init, change): the one place
+  // the device's minimum length for new PINs holds (security policy, 4).
+  if (pin.size() < policy.min_new_pin_length) return Status::kPinInvalid;
   SecretBytes salt(kSaltSize);
   Status s = crypto::random_bytes(salt.reveal_mutable());
   if (!ok(s)) return s;

@@ -17,6 +17,9 @@ struct LoginPolicy {
   uint32_t free_failures = 2;           // failures before back-off starts
   uint64_t backoff_base_ms = 1000;      // first wait, doubling per failure
   uint64_t backoff_max_ms = 60 * 1000;  // cap on one wait
+  // Shortest PIN a role may be given (PINs already set keep working).
+  // protocol::kMinPin by default; 7 in the approved configuration.
+  size_t min_new_pin_length = 4;
   // scrypt cost for new verifiers (stored per verifier).
   uint64_t scrypt_n = 1u << 15;
   uint32_t scrypt_r = 8;
