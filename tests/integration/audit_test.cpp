@@ -171,7 +171,9 @@ class AuditTamperTest : public AuditTest {
   // Restores the pristine store, lets `attack` edit it, starts the device
   // and verifies its log (with the head kept from before, if `kept`).
   AuditVerdict attack(const std::function<void(SqliteFile&)>& edit, bool kept = false) {
-    if (daemon().running()) EXPECT_TRUE(daemon().stop());
+    if (daemon().running()) {
+      EXPECT_TRUE(daemon().stop());
+    }
     for (const char* suffix : {"", "-wal", "-shm"}) {
       std::filesystem::remove(db_path() + suffix);
     }
