@@ -68,14 +68,18 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
   // The first records of this run: the boot with what was measured, then
   // the power-on self-tests' outcome (docs/security-policy.md, "Audit log").
   {
+    // Durable: a start is rare, and its records must be there before the
+    // first command's.
     device::AuditEvent boot_event;
     boot_event.event = "boot";
+    boot_event.durable = true;
     boot_event.detail.set(protocol::kFirmwareVersion, cbor::Value::text(dev.firmware_version()))
         .set(protocol::kSecurityVersion, cbor::Value::uint(dev.security_version()))
         .set(protocol::kMinSecurityVersion, cbor::Value::uint(dev.min_security_version()))
         .set(protocol::kMeasurement, cbor::Value::bytes(dev.measurement()));
     device::AuditEvent self_test_event;
     self_test_event.event = "self-test";
+    self_test_event.durable = true;
     self_test_event.status = self_tests.passed() ? Status::kOk : Status::kSelfTestFailed;
     self_test_event.detail.set(protocol::kPassed, cbor::Value::boolean(self_tests.passed()))
         .set(protocol::kCount, cbor::Value::uint(self_tests.outcomes.size()))

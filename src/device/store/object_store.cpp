@@ -23,6 +23,8 @@ namespace ihsm::device::store {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+// How long records queued by write_async wait for a write to share a commit.
+constexpr std::chrono::milliseconds kAsyncDelay{5};
 // Readers are opened on demand up to this many; more callers wait for one.
 constexpr size_t kMaxReaders = 4;
 
@@ -990,7 +992,17 @@ void ObjectStore::writer_loop() {
       std::unique_lock lock(queue_mutex_);
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued is done
-      group.swap(queue_);          // every waiting batch joins this group
+      // Records queued without waiting (write_async) ride with the next
+      // write someone waits for, so they cost no fsync of their own; alone,
+      // they wait at most kAsyncDelay.
+      const auto only_async = [&] {
+        return std::all_of(queue_.begin(), queue_.end(),
+                           [](const std::shared_ptr<Pending>& p) { return p->async; });
+      };
+      if (!stopping_ && only_async()) {
+        queue_cv_.wait_for(lock, kAsyncDelay, [&] { return stopping_ || !only_async(); });
+      }
+      group.swap(queue_);  // every waiting batch joins this group
     }
     apply_group(group);
     {
@@ -1294,7 +1306,7 @@ Status ObjectStore::read_audit(uint64_t after, size_t limit, size_t max_bytes,
 }
 
 Status ObjectStore::read_audit_checkpoints(uint64_t from, uint64_t to,
-                                           std::vector<Bytes>& out) const {
+                                           std::vector<std::pair<uint64_t, Bytes>>& out) const {
   out.clear();
   if (from > to) return Status::kOk;
   const Status status = no_throw([&] {
@@ -1302,10 +1314,11 @@ Status ObjectStore::read_audit_checkpoints(uint64_t from, uint64_t to,
     if (Status s = lease.acquire(); !ok(s)) return s;
     ReadConnection& c = lease.connection();
     sqlite3_stmt* s = nullptr;
-    if (Status st = c.statement(c.audit_checkpoints,
-                                "SELECT signed FROM audit_checkpoint WHERE seq >= ?1 AND seq <= "
-                                "?2 ORDER BY seq",
-                                s);
+    if (Status st =
+            c.statement(c.audit_checkpoints,
+                        "SELECT signed, seq FROM audit_checkpoint WHERE seq >= ?1 AND seq <= "
+                        "?2 ORDER BY seq",
+                        s);
         !ok(st)) {
       return st;
     }
@@ -1320,7 +1333,7 @@ Status ObjectStore::read_audit_checkpoints(uint64_t from, uint64_t to,
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       Bytes b;
       if (Status st = column_bytes(c.db.get(), s, 0, b); !ok(st)) return st;
-      out.push_back(std::move(b));
+      out.emplace_back(static_cast<uint64_t>(sqlite3_column_int64(s, 1)), std::move(b));
     }
     return rc == SQLITE_DONE ? Status::kOk : storage_failure(c.db.get(), "checkpoints");
   });

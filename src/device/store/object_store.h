@@ -145,8 +145,9 @@ class ObjectStore {
   // records follow.
   Status read_audit(uint64_t after, size_t limit, size_t max_bytes, std::vector<audit::Record>& out,
                     bool& more) const;
-  // Stored checkpoints (COSE_Sign1) with from <= seq <= to, in seq order.
-  Status read_audit_checkpoints(uint64_t from, uint64_t to, std::vector<Bytes>& out) const;
+  // Stored checkpoints (seq, COSE_Sign1) with from <= seq <= to, in seq order.
+  Status read_audit_checkpoints(uint64_t from, uint64_t to,
+                                std::vector<std::pair<uint64_t, Bytes>>& out) const;
 
   // Reads (any thread, concurrently with writes; see only committed data).
   Status get(PartitionId partition, KeyHandle handle, std::optional<ObjectRow>& out) const;
