@@ -345,5 +345,35 @@ TEST_F(AuditRotationTest, TheChainStaysVerifiableAcrossRotations) {
   EXPECT_EQ(v.seq, first.records[3].seq);
 }
 
+// A power-on self-test failure is recorded; the device in its error state
+// still lets the owner read its log (verification is on the host) but
+// signs no new checkpoint, and the chain from before stays valid.
+TEST_F(AuditTest, AFailedPowerOnSelfTestIsRecordedAndTheLogStaysReadable) {
+  make_events();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(daemon().stop());
+  ::setenv("IHSM_FAULT_INJECT", "aes-gcm", 1);
+  daemon().args() = {"--firmware-dir", IHSM_FAULTY_FIRMWARE_DIR};
+  const auto started = daemon().start();
+  ::unsetenv("IHSM_FAULT_INJECT");
+  ASSERT_TRUE(started);
+
+  Client c = connect();
+  EXPECT_STATUS(c.audit_checkpoint(), Status::kDeviceError);
+  auto log = c.read_audit();
+  ASSERT_OK(log);
+  const AuditRecord& last = log.value().records.back();
+  EXPECT_EQ(last.event, "self-test");
+  EXPECT_EQ(last.status, static_cast<uint16_t>(Status::kSelfTestFailed));
+  const std::string detail(last.detail.begin(), last.detail.end());
+  EXPECT_NE(detail.find("aes-gcm"), std::string::npos);
+  EXPECT_EQ(log.value().records[log.value().records.size() - 2].event, "boot");
+
+  AuditVerifyOptions o;
+  o.trusted_root_pem = pem_of_cert(c.certificates().value().at(0));
+  const AuditVerdict v = verify_audit({log.value()}, o);
+  EXPECT_TRUE(v.valid) << v.reason << " at " << v.seq << ": " << v.detail;
+}
+
 }  // namespace
 }  // namespace ihsm::test
