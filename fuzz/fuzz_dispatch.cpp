@@ -229,6 +229,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
                  std::string(status_name(s)).c_str());
     std::abort();
   }
+  // Audit records queued without waiting commit before the exit handlers
+  // remove the state directory and clean up OpenSSL (the device itself is
+  // never destroyed).
+  std::atexit([] { (void)g_device->store().write({}); });
   ensure_partition();
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "ihsm/audit.h"
 #include "ihsm/status.h"
 #include "ihsm/types.h"
 
@@ -365,6 +366,14 @@ class Client {
   // Runs the device's self-tests again (anyone may). A failure puts the
   // device in its error state; the report says which test failed.
   Result<SelfTestReport> self_test();
+
+  // ---- the audit log (owner; docs/security-policy.md, "Audit log")
+  // Every live record after `after`, page by page, with the signed
+  // checkpoints that cover them (and the one anchoring the live log).
+  Result<AuditLog> read_audit(uint64_t after = 0);
+  // A checkpoint the device signs over its current head (COSE_Sign1);
+  // with `rotate` it first moves the live log into an archive file.
+  Result<Bytes> audit_checkpoint(bool rotate = false);
 
   // FIPS indicator of the most recent response on this connection.
   bool last_approved() const;

@@ -2,12 +2,16 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
+#include "common/audit.h"
 #include "common/cbor.h"
+#include "common/cose.h"
 #include "device/boot/dice.h"
 #include "device/boot/handoff.h"
+#include "device/fips/state.h"
 #include "protocol/fields.h"
 
 // docs/key-hierarchy.md: every key below comes from the device unique
@@ -142,6 +146,17 @@ Status Device::derive_backup_key(PartitionId id, std::span<const uint8_t> backup
 Status Device::open_store() {
   Status s = store::ObjectStore::open(state_->path() + "/" + store::ObjectStore::kFileName, store_);
   if (!ok(s)) return s;
+  store::AuditHooks hooks;
+  hooks.sign = [this](uint64_t seq, std::span<const uint8_t> hash, Bytes& out) {
+    return sign_audit_checkpoint(seq, hash, out);
+  };
+  hooks.archive = [this](const std::string& name, std::span<const uint8_t> data) {
+    return state_->write_atomic(name, data);
+  };
+  hooks.checkpoint_every = config_.audit_checkpoint_every;
+  hooks.max_records = config_.audit_max_records;
+  hooks.device_uid = owner_uid_;
+  store_->set_audit_hooks(std::move(hooks));
   // Objects of partitions that no longer exist (a delete interrupted
   // between the partition file and the store) are removed now.
   std::vector<PartitionId> present;
@@ -152,6 +167,82 @@ Status Device::open_store() {
     if (partitions_.count(id) == 0) purge.push_back(store::DeletePartition{id});
   }
   return purge.empty() ? Status::kOk : store_->write(std::move(purge));
+}
+
+// A checkpoint is a COSE_Sign1 by the Alias key with x5chain [Alias,
+// DeviceID]: it verifies against the DeviceID certificate, which stays the
+// same for the device's lifetime, and names the firmware that signed it.
+Status Device::sign_audit_checkpoint(uint64_t seq, std::span<const uint8_t> hash,
+                                     Bytes& out) const {
+  // A failed self-test may be the signature's own: sign nothing then.
+  if (!fips::device_state().operational()) return Status::kDeviceError;
+  audit::Checkpoint c;
+  c.fingerprint = fingerprint_;
+  c.seq = seq;
+  c.hash.assign(hash.begin(), hash.end());
+  c.time_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+  cose::Sign1 signed_head;
+  signed_head.x5chain = {alias_cert_der_, deviceid_cert_der_};
+  signed_head.payload = audit::encode_checkpoint(c);
+  EVP_PKEY* key = alias_key_.get();
+  const Status s = cose::sign(signed_head, [key](std::span<const uint8_t> tbs, Bytes& sig) {
+    return cose::es384_sign(key, tbs, sig);
+  });
+  if (!ok(s)) return s;
+  out = cose::encode_sign1(signed_head);
+  return Status::kOk;
+}
+
+namespace {
+
+// Scalars only: a detail map can never carry a key, a PIN or a blob.
+bool is_audit_scalar(const cbor::Value& v) {
+  using T = cbor::Value::Type;
+  return v.is(T::kUint) || v.is(T::kNegint) || v.is(T::kText) || v.is(T::kBool) ||
+         (v.is(T::kBytes) && v.as_bytes().size() <= 64);
+}
+
+}  // namespace
+
+Status Device::audit(AuditEvent event) {
+  if (!store_) return Status::kInternalError;
+  audit::Record r;
+  r.time_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+  r.event = std::move(event.event);
+  if (r.event.empty() || r.event.size() > audit::kMaxEvent) return Status::kInternalError;
+  r.partition = event.partition;
+  r.uid = event.uid.value_or(owner_uid_);
+  r.opcode = event.opcode;
+  r.status = static_cast<uint16_t>(event.status);
+  r.object = event.object;
+  cbor::Value detail = cbor::Value::map();
+  if (event.detail.is(cbor::Value::Type::kMap)) {
+    for (const auto& [key, value] : event.detail.entries()) {
+      if (key.is(cbor::Value::Type::kUint) && is_audit_scalar(value)) {
+        detail.set(key.as_uint(), value);
+      }
+    }
+  }
+  r.detail = cbor::encode(detail);
+  if (r.detail.size() > audit::kMaxDetail) r.detail = cbor::encode(cbor::Value::map());
+  std::vector<store::WriteOp> ops;
+  ops.push_back(store::AppendAudit{std::move(r)});
+  if (event.durable) return store_->write(std::move(ops));
+  store_->write_async(std::move(ops));
+  return Status::kOk;
+}
+
+Status Device::audit_checkpoint(bool rotate, store::AuditHead& out) {
+  auto head = std::make_shared<store::AuditHead>();
+  std::vector<store::WriteOp> ops;
+  ops.push_back(store::SignAuditHead{rotate, head});
+  const Status s = store_->write(std::move(ops));
+  if (ok(s)) out = *head;
+  return s;
 }
 
 Status Device::next_key_incarnation(uint64_t& out) {

@@ -11,6 +11,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "common/cbor.h"
 #include "common/secret.h"
 #include "device/crypto/algorithms.h"
 #include "device/crypto/backend.h"
@@ -34,6 +35,26 @@ struct DeviceConfig {
   uint32_t frame_timeout_ms = 10000;
   LoginPolicy login;
   PolicyConfig policy;
+  // The audit log (docs/security-policy.md, "Audit log").
+  uint64_t audit_checkpoint_every = 256;  // a signed checkpoint every this many records
+  uint64_t audit_max_records = 100000;    // live records before a rotation into an archive
+};
+
+// One security-relevant event for the audit log. Never key material or a
+// PIN: the detail map holds scalars only (numbers, text, flags, and for
+// the device's own events public bytes such as the firmware measurement).
+struct AuditEvent {
+  std::string event;  // "boot", "self-test", "zeroize", "tamper", ... (<= 32 bytes)
+  PartitionId partition = 0;
+  std::optional<uint32_t> uid;  // the caller's; absent: the daemon's own uid
+  uint16_t opcode = 0;          // 0: not a command
+  Status status = Status::kOk;
+  uint64_t object = 0;  // handle of the key or object involved, 0: none
+  cbor::Value detail = cbor::Value::map();
+  // Waits until the record is on disk. For the events whose loss in a
+  // crash matters (zeroize, tamper, failed logins, firmware update,
+  // partition delete and reset); the others commit with the next group.
+  bool durable = false;
 };
 
 // A multi-part encrypt or decrypt in progress (PKCS#11 C_EncryptInit ...).
@@ -145,10 +166,19 @@ class Device {
 
   ConnectionId next_connection_id() { return next_connection_.fetch_add(1) + 1; }
 
+  // The audit log. audit() appends one record (for commands, dispatch
+  // calls it from its one table of audited opcodes; device events such as
+  // boot, power-on self-tests, zeroization and tamper call it directly).
+  // Returns once queued, or for a durable event once committed.
+  Status audit(AuditEvent event);
+  // Signs the current head (and with `rotate` first archives the live log).
+  Status audit_checkpoint(bool rotate, store::AuditHead& out);
+
  private:
   Status provision();
   Status issue_partition_cert(Partition& p) const;
   Status open_store();
+  Status sign_audit_checkpoint(uint64_t seq, std::span<const uint8_t> hash, Bytes& out) const;
   Status new_partition_secrets(Partition& p) const;
   void end_partition_sessions_locked(const std::shared_ptr<Partition>& p);
   Status load();

@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/cbor.h"
 #include "device/boot/handoff.h"
 #include "device/device.h"
 #include "device/fips/self_tests.h"
 #include "device/fips/state.h"
 #include "device/server.h"
+#include "protocol/fields.h"
 
 using namespace ihsm;
 
@@ -63,6 +65,38 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
                  std::string(status_name(s)).c_str());
     return 1;
   }
+  // The first records of this run: the boot with what was measured, then
+  // the power-on self-tests' outcome (docs/security-policy.md, "Audit log").
+  {
+    // Durable: a start is rare, and its records must be there before the
+    // first command's.
+    device::AuditEvent boot_event;
+    boot_event.event = "boot";
+    boot_event.durable = true;
+    boot_event.detail.set(protocol::kFirmwareVersion, cbor::Value::text(dev.firmware_version()))
+        .set(protocol::kSecurityVersion, cbor::Value::uint(dev.security_version()))
+        .set(protocol::kMinSecurityVersion, cbor::Value::uint(dev.min_security_version()))
+        .set(protocol::kMeasurement, cbor::Value::bytes(dev.measurement()));
+    device::AuditEvent self_test_event;
+    self_test_event.event = "self-test";
+    self_test_event.durable = true;
+    self_test_event.status = self_tests.passed() ? Status::kOk : Status::kSelfTestFailed;
+    self_test_event.detail.set(protocol::kPassed, cbor::Value::boolean(self_tests.passed()))
+        .set(protocol::kCount, cbor::Value::uint(self_tests.outcomes.size()))
+        .set(protocol::kElapsedUs,
+             cbor::Value::uint(static_cast<uint64_t>(self_tests.elapsed.count())));
+    if (!self_tests.passed()) {
+      self_test_event.detail.set(protocol::kFailedTest,
+                                 cbor::Value::text(self_tests.first_failure));
+    }
+    for (device::AuditEvent* e : {&boot_event, &self_test_event}) {
+      if (!ok(s = dev.audit(std::move(*e)))) {
+        std::fprintf(stderr, "ihsmd: cannot write the audit log: %s\n",
+                     std::string(status_name(s)).c_str());
+        return 1;
+      }
+    }
+  }
   device::Server server(dev);
   s = server.listen(config.socket_path, boot->socket_mode);
   if (s == Status::kBusy) {
@@ -108,6 +142,14 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
                               device::fips::device_state().failed_test() + " failed")
                                  .c_str());
   server.run();
+  // A clean stop leaves a signed head: records cut off the end while the
+  // device is down are then missing below a checkpoint.
+  device::AuditEvent stop_event;
+  stop_event.event = "shutdown";
+  stop_event.durable = true;
+  (void)dev.audit(std::move(stop_event));
+  device::store::AuditHead head;
+  (void)dev.audit_checkpoint(false, head);
   // If run() ended for another reason, wake the signal thread.
   ::kill(::getpid(), SIGTERM);
   signal_thread.join();

@@ -25,8 +25,9 @@ Status check_role(Access access, Role role) {
 
 // What a device in its error state still answers (docs/security-policy.md,
 // "Error state"): its status, the device report and the certificates that
-// verify it, the self-test, and closing a session. Nothing that uses a key
-// of a partition, the DRBG or a PIN.
+// verify it, the self-test, closing a session, and reading the audit log
+// (no cryptography: the verifier checks it on the host). Nothing that uses
+// a key of a partition, the DRBG or a PIN.
 bool answers_in_error_state(protocol::Opcode op) {
   using protocol::Opcode;
   switch (op) {
@@ -35,6 +36,7 @@ bool answers_in_error_state(protocol::Opcode op) {
     case Opcode::kAttestDevice:
     case Opcode::kGetCertificates:
     case Opcode::kSessionClose:
+    case Opcode::kAuditRead:
       return true;
     default:
       return false;

@@ -15,6 +15,7 @@
 
 #include "common/cose.h"
 #include "common/tcb_info.h"
+#include "host/chain.h"
 #include "host/ossl.h"
 
 namespace ihsm {
@@ -291,4 +292,36 @@ Verdict verify_report(std::span<const uint8_t> report, const VerifyOptions& opti
   return v;
 }
 
+namespace detail {
+
+std::string verify_alias_signed(std::span<const uint8_t> sign1, const std::string& root_pem,
+                                Bytes& payload) {
+  cose::Sign1 s;
+  if (!ok(cose::decode_sign1(sign1, s))) return "not a COSE_Sign1 with an ES384 header";
+  payload = s.payload;
+  if (s.x5chain.size() != 2) return "the x5chain is not [Alias, DeviceID]";
+  X509Ptr root = parse_root(root_pem);
+  if (!root) return "the trusted root is not one PEM certificate";
+  std::vector<X509Ptr> certs;
+  for (const Bytes& der : s.x5chain) {
+    certs.push_back(parse_der(der));
+    if (!certs.back()) return "an x5chain entry is not a certificate";
+  }
+  if (X509_cmp(certs.back().get(), root.get()) != 0) {
+    ossl::clear_errors();
+    return "the x5chain does not end at the trusted DeviceID certificate";
+  }
+  std::string error = verify_path(root.get(), certs);
+  if (error.empty()) {
+    const Bytes tbs = cose::sig_structure(cose::protected_header(), s.payload);
+    EVP_PKEY* key = X509_get0_pubkey(certs.front().get());
+    if (key == nullptr || !ok(cose::es384_verify(key, tbs, s.signature, ossl::libctx()))) {
+      error = "the ES384 signature does not verify with the Alias key";
+    }
+  }
+  ossl::clear_errors();
+  return error;
+}
+
+}  // namespace detail
 }  // namespace ihsm

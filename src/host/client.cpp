@@ -3,12 +3,14 @@
 // does not have the promised shape becomes kTransportError, never a crash.
 #include "ihsm/client.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <utility>
 
+#include "common/audit.h"
 #include "common/secret.h"
 #include "host/connection.h"
 #include "protocol/fields.h"
@@ -603,6 +605,55 @@ Result<FirmwareInfo> Client::update_firmware(const std::string& dir) {
   m.bytes(field::kMeasurement, info.measurement, 64);
   if (!m.good()) return failure<FirmwareInfo>(m);
   return info;
+}
+
+Result<AuditLog> Client::read_audit(uint64_t after) {
+  AuditLog log;
+  for (;;) {
+    auto r = connection_->call(Opcode::kAuditRead, 0,
+                               cbor::Value::map()
+                                   .set(field::kAuditSeq, cbor::Value::uint(after))
+                                   .set(field::kLimit, cbor::Value::uint(protocol::kMaxAuditPage)));
+    if (!r) return failure<AuditLog>(r);
+    Reader m(r.value());
+    bool more = false;
+    m.boolean(field::kMore, more);
+    const auto* records = m.array(field::kAuditRecords);
+    const auto* checkpoints = m.array(field::kAuditCheckpoints);
+    if (!m.good()) return failure<AuditLog>(m);
+    if (records->size() > protocol::kMaxAuditPage) {
+      return {Status::kTransportError, bad_response("an audit page has too many records")};
+    }
+    for (const auto& v : *records) {
+      AuditRecord rec;
+      if (!ok(audit::record_from_cbor(v, rec))) {
+        return {Status::kTransportError, bad_response("an audit record is malformed")};
+      }
+      log.records.push_back(std::move(rec));
+    }
+    for (const auto& c : *checkpoints) {
+      if (!c.is(cbor::Value::Type::kBytes) || c.as_bytes().size() > audit::kMaxCheckpoint) {
+        return {Status::kTransportError, bad_response("an audit checkpoint is malformed")};
+      }
+      // Pages overlap at their boundary seq: keep each checkpoint once.
+      if (std::find(log.checkpoints.begin(), log.checkpoints.end(), c.as_bytes()) ==
+          log.checkpoints.end()) {
+        log.checkpoints.push_back(c.as_bytes());
+      }
+    }
+    if (!more) return log;
+    if (records->empty() || log.records.back().seq <= after) {
+      return {Status::kTransportError, bad_response("audit paging does not advance")};
+    }
+    after = log.records.back().seq;
+  }
+}
+
+Result<Bytes> Client::audit_checkpoint(bool rotate) {
+  return bytes_field(
+      connection_->call(Opcode::kAuditCheckpoint, 0,
+                        cbor::Value::map().set(field::kAuditRotate, cbor::Value::boolean(rotate))),
+      field::kAuditHead, audit::kMaxCheckpoint);
 }
 
 Done Client::backup_partition(PartitionId id, const SecretPin* backup_secret,

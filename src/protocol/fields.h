@@ -111,6 +111,14 @@ enum Field : uint64_t {
   kPassed = 100,             // bool: a self-test (or all of them) passed
   kElapsedUs = 101,          // uint: how long the self-tests took, microseconds
   kFailedTest = 102,         // text: the first self-test that failed
+  // 103-109: zeroization and tamper. 110-119: the audit log.
+  kAuditRecords = 110,      // array of audit record maps (src/common/audit.h)
+  kAuditCheckpoints = 111,  // array of bytes: signed checkpoints (COSE_Sign1)
+  kAuditHead = 112,         // bytes: a checkpoint signed over the current head
+  kAuditRotate = 113,       // bool: AuditCheckpoint also rotates the log
+  kAuditSeq = 114,          // uint: a record's sequence number (paging: after this)
+  kAuditFirst = 115,        // uint: first seq archived by a rotation (record detail)
+  kAuditLast = 116,         // uint: last seq archived by a rotation (record detail)
 };
 
 // Size limits every side enforces.
@@ -137,5 +145,7 @@ constexpr size_t kMaxFindLimit = 1024;                       // objects per Find
 constexpr size_t kMaxBackupPage = 512;                       // records per backup or restore call
 constexpr size_t kMaxBackupPageBytes = 768 * 1024;           // and their bytes (one frame)
 constexpr size_t kMinBackupSecret = 8;
+constexpr size_t kMaxAuditPage = 512;              // records per AuditRead page
+constexpr size_t kMaxAuditPageBytes = 768 * 1024;  // and their bytes
 
 }  // namespace ihsm::protocol

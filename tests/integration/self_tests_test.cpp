@@ -56,8 +56,8 @@ const std::set<std::string> kReportRelies = {"ecdsa-p384-sha-384", "sha-384",   
 // What a device in its error state still answers; everything else is
 // DEVICE_ERROR.
 const std::set<Opcode> kAnswerInError = {Opcode::kGetDeviceInfo, Opcode::kSelfTest,
-                                         Opcode::kAttestDevice, Opcode::kGetCertificates,
-                                         Opcode::kSessionClose};
+                                         Opcode::kAttestDevice,  Opcode::kGetCertificates,
+                                         Opcode::kSessionClose,  Opcode::kAuditRead};
 
 // IHSM_FAULT_INJECT for the daemons started while it lives (they inherit
 // this process's environment).

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -479,6 +480,91 @@ TEST_F(ObjectStoreTest, AFileThatIsNotADatabaseIsRefused) {
   EXPECT_EQ(ObjectStore::open(other, store_), Status::kStorageFailure);
   testing::internal::GetCapturedStderr();
   EXPECT_EQ(store_, nullptr);
+}
+
+// ---- the audit log's table (the chain itself is verified in
+// unit/audit_verify_test.cpp and integration/audit_test.cpp) ----
+
+audit::Record audit_event(const std::string& event) {
+  audit::Record r;
+  r.time_ms = 1700000000000;
+  r.event = event;
+  r.partition = kPart;
+  r.uid = 1000;
+  r.detail = cbor::encode(cbor::Value::map());
+  return r;
+}
+
+std::vector<audit::Record> read_all_audit(const ObjectStore& store) {
+  std::vector<audit::Record> out;
+  bool more = false;
+  EXPECT_EQ(store.read_audit(0, 1000, 1 << 20, out, more), Status::kOk);
+  EXPECT_FALSE(more);
+  return out;
+}
+
+TEST_F(ObjectStoreTest, AuditRecordsChainInCommitOrder) {
+  ASSERT_EQ(store_->write({AppendAudit{audit_event("boot")}}), Status::kOk);
+  store_->write_async({AppendAudit{audit_event("login")}});
+  // A batch that fails takes its record and its seq with it.
+  ASSERT_EQ(insert(row(kPart, 5)), Status::kOk);
+  EXPECT_EQ(store_->write({AppendAudit{audit_event("lost")}, InsertObject{row(kPart, 5)}}),
+            Status::kObjectExists);
+  ASSERT_EQ(store_->write({AppendAudit{audit_event("key-destroy")}}), Status::kOk);
+  reopen();  // the chain continues after a restart
+  ASSERT_EQ(store_->write({AppendAudit{audit_event("boot")}}), Status::kOk);
+
+  const std::vector<audit::Record> records = read_all_audit(*store_);
+  ASSERT_EQ(records.size(), 4u);
+  Bytes prev = audit::genesis_hash();
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].seq, i + 1);
+    EXPECT_EQ(records[i].prev_hash, prev);
+    EXPECT_EQ(records[i].hash, audit::record_hash(records[i].prev_hash, records[i]));
+    prev = records[i].hash;
+  }
+  EXPECT_EQ(records[1].event, "login");
+  EXPECT_EQ(records[2].event, "key-destroy");
+
+  // Paging: a limit, and a byte budget that still returns one record.
+  std::vector<audit::Record> page;
+  bool more = false;
+  ASSERT_EQ(store_->read_audit(1, 2, 1 << 20, page, more), Status::kOk);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].seq, 2u);
+  EXPECT_TRUE(more);
+  ASSERT_EQ(store_->read_audit(0, 10, 1, page, more), Status::kOk);
+  EXPECT_EQ(page.size(), 1u);
+  EXPECT_TRUE(more);
+}
+
+TEST_F(ObjectStoreTest, AVersionOneStoreMigratesAndKeepsItsObjects) {
+  store_.reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path() + suffix);
+  test::write_file(path(), "");  // an empty file is an empty database
+  {
+    RawDb raw(path());
+    raw.exec(
+        "CREATE TABLE objects (handle INTEGER PRIMARY KEY, partition INTEGER NOT NULL, uid BLOB "
+        "NOT NULL UNIQUE, class INTEGER NOT NULL, label TEXT NOT NULL, id BLOB NOT NULL, blob "
+        "BLOB NOT NULL);"
+        "CREATE TABLE destroyed (partition INTEGER NOT NULL, uid BLOB NOT NULL, PRIMARY KEY "
+        "(partition, uid)) WITHOUT ROWID;"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO objects VALUES (7, 1, x'00112233445566778899aabbccddeeff', 4, 'old', x'01', "
+        "x'b0');"
+        "PRAGMA user_version = 1;");
+  }
+  ASSERT_EQ(ObjectStore::open(path(), store_), Status::kOk);
+  RawDb raw(path());
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), std::vector<std::string>{"2"});
+  EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM audit"), std::vector<std::string>{"0"});
+  EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM audit_checkpoint"), std::vector<std::string>{"0"});
+  const auto old = get(1, 7);
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->label, "old");
+  ASSERT_EQ(store_->write({AppendAudit{audit_event("boot")}}), Status::kOk);
+  EXPECT_EQ(read_all_audit(*store_).size(), 1u);
 }
 
 }  // namespace

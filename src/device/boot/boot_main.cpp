@@ -76,6 +76,14 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-wrap-and-cipher-keys", config.policy.allow_wrap_with_cipher_usage,
                "Let one key both wrap/unwrap and encrypt/decrypt (off: that combination lets a "
                "caller decrypt wrapped keys)");
+  app.add_option("--audit-checkpoint-every", config.audit_checkpoint_every,
+                 "Sign a checkpoint of the audit log every this many records")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--audit-max-records", config.audit_max_records,
+                 "Live audit records before they rotate into an archive file in the state dir")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 32));
   CLI11_PARSE(app, argc, argv);
 
   {

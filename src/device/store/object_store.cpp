@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,10 +17,14 @@
 #include <type_traits>
 #include <utility>
 
+#include "protocol/fields.h"
+
 namespace ihsm::device::store {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+// How long records queued by write_async wait for a write to share a commit.
+constexpr std::chrono::milliseconds kAsyncDelay{5};
 // Readers are opened on demand up to this many; more callers wait for one.
 constexpr size_t kMaxReaders = 4;
 
@@ -52,6 +57,29 @@ CREATE TABLE destroyed (
 CREATE TABLE meta (
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL
+);
+)sql"},
+    // The audit log: records of one hash chain, and the signed checkpoints
+    // over it (docs/security-policy.md, "Audit log").
+    {2, R"sql(
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  opcode INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  object INTEGER NOT NULL,
+  detail BLOB NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL
+);
+CREATE TABLE audit_checkpoint (
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  time INTEGER NOT NULL,
+  signed BLOB NOT NULL
 );
 )sql"},
 };
@@ -238,6 +266,29 @@ Status read_row(sqlite3* db, sqlite3_stmt* s, ObjectRow& row) {
   return column_bytes(db, s, 6, row.blob);
 }
 
+constexpr const char* kAuditColumns =
+    "seq, time, event, partition, uid, opcode, status, object, detail, prev_hash, hash";
+
+// Columns in kAuditColumns order. Values out of range can only come from
+// tampering: they are clamped into the record, whose hash then fails.
+Status read_audit_row(sqlite3* db, sqlite3_stmt* s, audit::Record& r) {
+  const auto u64 = [&](int c) { return static_cast<uint64_t>(sqlite3_column_int64(s, c)); };
+  r.seq = u64(0);
+  r.time_ms = u64(1);
+  const auto* event = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
+  const int n = sqlite3_column_bytes(s, 2);
+  if (event == nullptr && sqlite3_errcode(db) == SQLITE_NOMEM) return storage_failure(db, "read");
+  r.event.assign(event != nullptr ? event : "", event != nullptr ? static_cast<size_t>(n) : 0);
+  r.partition = static_cast<uint32_t>(u64(3));
+  r.uid = static_cast<uint32_t>(u64(4));
+  r.opcode = static_cast<uint16_t>(u64(5));
+  r.status = static_cast<uint16_t>(u64(6));
+  r.object = u64(7);
+  if (Status st = column_bytes(db, s, 8, r.detail); !ok(st)) return st;
+  if (Status st = column_bytes(db, s, 9, r.prev_hash); !ok(st)) return st;
+  return column_bytes(db, s, 10, r.hash);
+}
+
 // Public entry points return a status, never throw; allocation failure is
 // the only exception the code below can raise.
 template <typename F>
@@ -301,6 +352,8 @@ struct ObjectStore::WriterConnection {
   StatementPtr begin, commit, rollback, savepoint, release, rollback_to;
   StatementPtr insert, update, destroy, mark_destroyed, clear_destroyed, delete_objects,
       delete_marks, store_next_handle, set_meta;
+  StatementPtr insert_audit, insert_checkpoint, audit_upto, checkpoints_upto, delete_audit_upto,
+      prune_checkpoints;
 
   Status prepare_all() {
     const std::pair<StatementPtr*, const char*> sql[] = {
@@ -324,6 +377,18 @@ struct ObjectStore::WriterConnection {
         {&store_next_handle,
          "INSERT OR REPLACE INTO meta (name, value) VALUES ('next_handle', ?1)"},
         {&set_meta, "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)"},
+        {&insert_audit,
+         "INSERT INTO audit (seq, time, event, partition, uid, opcode, status, object, detail, "
+         "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+        {&insert_checkpoint,
+         "INSERT OR REPLACE INTO audit_checkpoint (seq, hash, time, signed) "
+         "VALUES (?1, ?2, ?3, ?4)"},
+        {&audit_upto,
+         "SELECT seq, time, event, partition, uid, opcode, status, object, detail, prev_hash, "
+         "hash FROM audit WHERE seq <= ?1 ORDER BY seq"},
+        {&checkpoints_upto, "SELECT signed FROM audit_checkpoint WHERE seq <= ?1 ORDER BY seq"},
+        {&delete_audit_upto, "DELETE FROM audit WHERE seq <= ?1"},
+        {&prune_checkpoints, "DELETE FROM audit_checkpoint WHERE seq < ?1"},
     };
     for (const auto& [slot, text] : sql) {
       if (Status s = prepare(db.get(), text, *slot); !ok(s)) return s;
@@ -442,13 +507,95 @@ struct ObjectStore::WriterConnection {
   Status apply(const WriteOp& op, std::atomic<KeyHandle>& next_handle) {
     return std::visit(
         [&](const auto& o) -> Status {
-          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, InsertObject>) {
+          using T = std::decay_t<decltype(o)>;
+          if constexpr (std::is_same_v<T, InsertObject>) {
             return apply(o, next_handle);
+          } else if constexpr (std::is_same_v<T, AppendAudit> || std::is_same_v<T, SignAuditHead>) {
+            return Status::kInternalError;  // the store applies these itself (apply_audit)
           } else {
             return apply(o);
           }
         },
         op);
+  }
+
+  Status insert_record(const audit::Record& r) {
+    sqlite3_stmt* s = insert_audit.get();
+    StatementScope scope(s);
+    if (!Binder(s)
+             .integer(1, static_cast<int64_t>(r.seq))
+             .integer(2, static_cast<int64_t>(r.time_ms))
+             .text(3, r.event)
+             .integer(4, int64_t{r.partition})
+             .integer(5, int64_t{r.uid})
+             .integer(6, int64_t{r.opcode})
+             .integer(7, int64_t{r.status})
+             .integer(8, static_cast<int64_t>(r.object))
+             .blob(9, r.detail)
+             .blob(10, r.prev_hash)
+             .blob(11, r.hash)
+             .ok()) {
+      return storage_failure(db.get(), "bind audit");
+    }
+    return step_all(db.get(), s, "insert audit");
+  }
+
+  Status insert_signed(uint64_t seq, std::span<const uint8_t> hash, uint64_t time_ms,
+                       std::span<const uint8_t> checkpoint) {
+    sqlite3_stmt* s = insert_checkpoint.get();
+    StatementScope scope(s);
+    if (!Binder(s)
+             .integer(1, static_cast<int64_t>(seq))
+             .blob(2, hash)
+             .integer(3, static_cast<int64_t>(time_ms))
+             .blob(4, checkpoint)
+             .ok()) {
+      return storage_failure(db.get(), "bind checkpoint");
+    }
+    return step_all(db.get(), s, "insert checkpoint");
+  }
+
+  // Records and checkpoints up to `seq`, for an archive file.
+  Status read_upto(uint64_t seq, audit::LogFile& out) {
+    {
+      sqlite3_stmt* s = audit_upto.get();
+      StatementScope scope(s);
+      if (!Binder(s).integer(1, static_cast<int64_t>(seq)).ok()) {
+        return storage_failure(db.get(), "bind archive");
+      }
+      int rc;
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        audit::Record r;
+        if (Status st = read_audit_row(db.get(), s, r); !ok(st)) return st;
+        out.records.push_back(std::move(r));
+      }
+      if (rc != SQLITE_DONE) return storage_failure(db.get(), "archive records");
+    }
+    sqlite3_stmt* s = checkpoints_upto.get();
+    StatementScope scope(s);
+    if (!Binder(s).integer(1, static_cast<int64_t>(seq)).ok()) {
+      return storage_failure(db.get(), "bind archive");
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      Bytes c;
+      if (Status st = column_bytes(db.get(), s, 0, c); !ok(st)) return st;
+      out.checkpoints.push_back(std::move(c));
+    }
+    return rc == SQLITE_DONE ? Status::kOk : storage_failure(db.get(), "archive checkpoints");
+  }
+
+  // Drops the archived records, and the checkpoints before the one that
+  // anchors the live log.
+  Status drop_upto(uint64_t seq) {
+    for (sqlite3_stmt* s : {delete_audit_upto.get(), prune_checkpoints.get()}) {
+      StatementScope scope(s);
+      if (!Binder(s).integer(1, static_cast<int64_t>(seq)).ok()) {
+        return storage_failure(db.get(), "bind rotation");
+      }
+      if (Status st = step_all(db.get(), s, "rotation"); !ok(st)) return st;
+    }
+    return Status::kOk;
   }
 
   Status store_high_water(KeyHandle next) {
@@ -475,7 +622,7 @@ struct ObjectStore::WriterConnection {
 
 struct ObjectStore::ReadConnection {
   DatabasePtr db;  // declared first: closes after the statements finalize
-  StatementPtr get, count, is_destroyed, partitions, read_meta;
+  StatementPtr get, count, is_destroyed, partitions, read_meta, audit_page, audit_checkpoints;
   // One find statement per combination of optional filters (bit 0 label,
   // bit 1 id, bit 2 class), so each can use its index.
   std::array<StatementPtr, 8> find;
@@ -657,7 +804,41 @@ Status ObjectStore::open_writer() {
   stored_next_handle_ = static_cast<KeyHandle>(stored);
   next_handle_ =
       std::max({stored_next_handle_, static_cast<KeyHandle>(max_handle) + 1, KeyHandle{1}});
-  return writer_db_->prepare_all();
+  if (Status s = writer_db_->prepare_all(); !ok(s)) return s;
+  return load_audit_state();
+}
+
+// The chain continues from the highest of the last record and the last
+// checkpoint: after a rotation the table may be empty, and if records
+// were cut off the end while the device was down, the next record links
+// to the checkpointed hash, so the verifier reports the missing ones.
+Status ObjectStore::load_audit_state() {
+  sqlite3* db = writer_db_->db.get();
+  audit_ = AuditState{};
+  audit_.head = audit::genesis_hash();
+  for (const char* sql : {"SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                          "SELECT seq, hash FROM audit_checkpoint ORDER BY seq DESC LIMIT 1"}) {
+    StatementPtr st;
+    if (Status s = prepare(db, sql, st, false); !ok(s)) return s;
+    const int rc = sqlite3_step(st.get());
+    if (rc == SQLITE_DONE) continue;
+    if (rc != SQLITE_ROW) return storage_failure(db, "audit head");
+    const int64_t seq = sqlite3_column_int64(st.get(), 0);
+    Bytes hash;
+    if (Status s = column_bytes(db, st.get(), 1, hash); !ok(s)) return s;
+    if (seq <= 0 || hash.size() != audit::kHashSize) {
+      std::fprintf(stderr, "ihsmd: object store: the audit log's head is malformed\n");
+      return Status::kStorageFailure;
+    }
+    if (static_cast<uint64_t>(seq) > audit_.seq) {
+      audit_.seq = static_cast<uint64_t>(seq);
+      audit_.head = std::move(hash);
+    }
+  }
+  std::vector<std::string> rows;
+  if (Status s = query_text(db, "SELECT COUNT(*) FROM audit", rows); !ok(s)) return s;
+  audit_.live = rows.empty() ? 0 : std::strtoull(rows[0].c_str(), nullptr, 10);
+  return Status::kOk;
 }
 
 // ---- writes ----
@@ -665,9 +846,127 @@ Status ObjectStore::open_writer() {
 struct ObjectStore::Pending {
   std::vector<WriteOp> ops;
   Status status = Status::kOk;
-  bool done = false;  // guarded by queue_mutex_
+  bool done = false;   // guarded by queue_mutex_
+  bool async = false;  // nobody waits: write_async
   std::condition_variable cv;
 };
+
+namespace {
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+void ObjectStore::write_async(std::vector<WriteOp> ops) {
+  const Status s = no_throw([&] {
+    auto pending = std::make_shared<Pending>();
+    pending->ops = std::move(ops);
+    pending->async = true;
+    std::lock_guard lock(queue_mutex_);
+    if (stopping_) return Status::kStorageFailure;
+    queue_.push_back(std::move(pending));
+    queue_cv_.notify_one();
+    return Status::kOk;
+  });
+  if (!ok(s)) {
+    std::fprintf(stderr, "ihsmd: object store: an audit record was not queued: %s\n",
+                 std::string(status_name(s)).c_str());
+  }
+}
+
+void ObjectStore::set_audit_hooks(AuditHooks hooks) {
+  // Under the queue lock: the writer reads the hooks only while it holds a
+  // group taken from the queue after this.
+  std::lock_guard lock(queue_mutex_);
+  audit_hooks_ = std::move(hooks);
+}
+
+Status ObjectStore::append_audit(audit::Record record) {
+  if (audit_.seq >= uint64_t{INT64_MAX}) return Status::kResourceExhausted;
+  if (record.event.size() > audit::kMaxEvent || record.detail.size() > audit::kMaxDetail) {
+    return Status::kInvalidArgument;
+  }
+  record.seq = audit_.seq + 1;
+  record.prev_hash = audit_.head;
+  record.hash = audit::record_hash(record.prev_hash, record);
+  if (record.hash.size() != audit::kHashSize) return Status::kInternalError;
+  if (Status s = writer_db_->insert_record(record); !ok(s)) return s;
+  audit_.seq = record.seq;
+  audit_.head = record.hash;
+  ++audit_.live;
+  const uint64_t every = audit_hooks_.checkpoint_every;
+  if (every != 0 && record.seq % every == 0 && audit_hooks_.sign) {
+    // A device that cannot sign (its error state) leaves the gap to the
+    // next checkpoint it can make; the chain itself is unbroken.
+    const Status s = sign_head(nullptr);
+    if (s == Status::kStorageFailure) return s;
+  }
+  return Status::kOk;
+}
+
+Status ObjectStore::sign_head(AuditHead* out) {
+  if (audit_.seq == 0) return Status::kInvalidArgument;  // nothing to sign yet
+  if (!audit_hooks_.sign) return Status::kInternalError;
+  Bytes signed_head;
+  if (Status s = audit_hooks_.sign(audit_.seq, audit_.head, signed_head); !ok(s)) return s;
+  if (Status s = writer_db_->insert_signed(audit_.seq, audit_.head, now_ms(), signed_head);
+      !ok(s)) {
+    return s;
+  }
+  if (out != nullptr) {
+    out->seq = audit_.seq;
+    out->hash = audit_.head;
+    out->checkpoint = std::move(signed_head);
+  }
+  return Status::kOk;
+}
+
+// A checkpoint at the head, every record up to it into
+// audit-<first>-<last>.cbor (with the checkpoints that cover them), those
+// records out of the table, then an audit-rotate record: the live log
+// starts at a record whose prev_hash is the archived last hash, anchored by
+// the checkpoint that stays in the table.
+Status ObjectStore::rotate_audit() {
+  if (audit_.live == 0) return Status::kOk;
+  if (!audit_hooks_.archive) return Status::kInternalError;
+  AuditHead head;
+  if (Status s = sign_head(&head); !ok(s)) return s;
+  audit::LogFile file;
+  if (Status s = writer_db_->read_upto(head.seq, file); !ok(s)) return s;
+  if (file.records.empty()) return Status::kOk;
+  const uint64_t first = file.records.front().seq, last = file.records.back().seq;
+  const std::string name = "audit-" + std::to_string(first) + "-" + std::to_string(last) + ".cbor";
+  if (Status s = audit_hooks_.archive(name, audit::encode_log_file(file)); !ok(s)) return s;
+  if (Status s = writer_db_->drop_upto(head.seq); !ok(s)) return s;
+  audit_.live -= std::min<uint64_t>(audit_.live, file.records.size());
+  audit::Record rotated;
+  rotated.time_ms = now_ms();
+  rotated.event = "audit-rotate";
+  rotated.uid = audit_hooks_.device_uid;
+  cbor::Value detail = cbor::Value::map();
+  detail.set(protocol::kAuditFirst, cbor::Value::uint(first));
+  detail.set(protocol::kAuditLast, cbor::Value::uint(last));
+  detail.set(protocol::kPath, cbor::Value::text(name));
+  rotated.detail = cbor::encode(detail);
+  return append_audit(std::move(rotated));
+}
+
+Status ObjectStore::apply_audit(const WriteOp& op, bool& handled) {
+  handled = true;
+  if (const auto* append = std::get_if<AppendAudit>(&op)) return append_audit(append->record);
+  if (const auto* sign = std::get_if<SignAuditHead>(&op)) {
+    if (sign->rotate) {
+      if (Status s = rotate_audit(); !ok(s)) return s;
+    }
+    return sign_head(sign->out.get());
+  }
+  handled = false;
+  return Status::kOk;
+}
 
 KeyHandle ObjectStore::allocate_handle() { return next_handle_.fetch_add(1); }
 
@@ -693,12 +992,26 @@ void ObjectStore::writer_loop() {
       std::unique_lock lock(queue_mutex_);
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued is done
-      group.swap(queue_);          // every waiting batch joins this group
+      // Records queued without waiting (write_async) ride with the next
+      // write someone waits for, so they cost no fsync of their own; alone,
+      // they wait at most kAsyncDelay.
+      const auto only_async = [&] {
+        return std::all_of(queue_.begin(), queue_.end(),
+                           [](const std::shared_ptr<Pending>& p) { return p->async; });
+      };
+      if (!stopping_ && only_async()) {
+        queue_cv_.wait_for(lock, kAsyncDelay, [&] { return stopping_ || !only_async(); });
+      }
+      group.swap(queue_);  // every waiting batch joins this group
     }
     apply_group(group);
     {
       std::lock_guard lock(queue_mutex_);
       for (const auto& pending : group) {
+        if (pending->async && !ok(pending->status)) {
+          std::fprintf(stderr, "ihsmd: object store: an audit record was not stored: %s\n",
+                       std::string(status_name(pending->status)).c_str());
+        }
         pending->done = true;
         pending->cv.notify_one();
       }
@@ -710,9 +1023,13 @@ void ObjectStore::writer_loop() {
 void ObjectStore::apply_group(Group& group) noexcept {
   WriterConnection& w = *writer_db_;
   sqlite3* db = w.db.get();
+  // The audit chain as committed: a batch or group undone takes its
+  // records (and their seq numbers) with it.
+  const AuditState audit_at_start = audit_;
   // Marks every batch of the group with `s` after undoing the transaction.
   const auto fail_group = [&](Status s) {
     w.roll_back();
+    audit_ = audit_at_start;
     for (const auto& pending : group) pending->status = s;
   };
   try {
@@ -726,10 +1043,14 @@ void ObjectStore::apply_group(Group& group) noexcept {
         return;
       }
       Status s = Status::kOk;
+      const AuditState audit_at_batch = audit_;
       for (const WriteOp& op : pending->ops) {
-        s = w.apply(op, next_handle_);
+        bool handled = false;
+        s = apply_audit(op, handled);
+        if (!handled) s = w.apply(op, next_handle_);
         if (!ok(s)) break;
       }
+      if (!ok(s)) audit_ = audit_at_batch;
       // After some errors (I/O, full disk) SQLite has rolled back the whole
       // transaction, the batches before this one included.
       const bool lost = sqlite3_get_autocommit(db) != 0;
@@ -739,6 +1060,27 @@ void ObjectStore::apply_group(Group& group) noexcept {
         return;
       }
       pending->status = s;  // a failed batch is undone; the others go on
+    }
+    // Rotation in its own savepoint: if it fails, the group still commits
+    // and the log simply stays longer until the next try.
+    if (audit_hooks_.max_records != 0 && audit_.live > audit_hooks_.max_records) {
+      const AuditState before = audit_;
+      if (!ok(run(db, w.savepoint.get(), "savepoint"))) {
+        fail_group(Status::kStorageFailure);
+        return;
+      }
+      const Status rotated = rotate_audit();
+      if (!ok(rotated)) {
+        std::fprintf(stderr, "ihsmd: object store: audit rotation failed: %s\n",
+                     std::string(status_name(rotated)).c_str());
+        audit_ = before;
+      }
+      if (sqlite3_get_autocommit(db) != 0 ||
+          (!ok(rotated) && !ok(run(db, w.rollback_to.get(), "rollback to savepoint"))) ||
+          !ok(run(db, w.release.get(), "release savepoint"))) {
+        fail_group(Status::kStorageFailure);
+        return;
+      }
     }
     // Read after the batches: covers every handle allocated before its
     // batch was queued, so a restart never hands one out again.
@@ -914,6 +1256,86 @@ Status ObjectStore::partitions(std::vector<PartitionId>& out) const {
       out.push_back(static_cast<PartitionId>(p));
     }
     return rc == SQLITE_DONE ? Status::kOk : storage_failure(c.db.get(), "partitions");
+  });
+  if (!ok(status)) out.clear();
+  return status;
+}
+
+Status ObjectStore::read_audit(uint64_t after, size_t limit, size_t max_bytes,
+                               std::vector<audit::Record>& out, bool& more) const {
+  out.clear();
+  more = false;
+  if (limit == 0 || after >= uint64_t{INT64_MAX}) return Status::kOk;
+  const Status status = no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st = c.statement(c.audit_page,
+                                std::string("SELECT ") + kAuditColumns +
+                                    " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                                s);
+        !ok(st)) {
+      return st;
+    }
+    StatementScope scope(s);
+    // One more than asked for tells whether more follow.
+    const auto fetch = static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX) + 1);
+    if (!Binder(s).integer(1, static_cast<int64_t>(after)).integer(2, fetch).ok()) {
+      return storage_failure(c.db.get(), "bind read_audit");
+    }
+    size_t bytes = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      audit::Record r;
+      if (Status st = read_audit_row(c.db.get(), s, r); !ok(st)) return st;
+      const size_t size =
+          128 + r.event.size() + r.detail.size() + r.prev_hash.size() + r.hash.size();
+      if (out.size() == limit || (!out.empty() && bytes + size > max_bytes)) {
+        more = true;
+        break;
+      }
+      bytes += size;
+      out.push_back(std::move(r));
+    }
+    if (!more && rc != SQLITE_DONE) return storage_failure(c.db.get(), "read_audit");
+    return Status::kOk;
+  });
+  if (!ok(status)) out.clear();
+  return status;
+}
+
+Status ObjectStore::read_audit_checkpoints(uint64_t from, uint64_t to,
+                                           std::vector<std::pair<uint64_t, Bytes>>& out) const {
+  out.clear();
+  if (from > to) return Status::kOk;
+  const Status status = no_throw([&] {
+    ReadLease lease(*this);
+    if (Status s = lease.acquire(); !ok(s)) return s;
+    ReadConnection& c = lease.connection();
+    sqlite3_stmt* s = nullptr;
+    if (Status st =
+            c.statement(c.audit_checkpoints,
+                        "SELECT signed, seq FROM audit_checkpoint WHERE seq >= ?1 AND seq <= "
+                        "?2 ORDER BY seq",
+                        s);
+        !ok(st)) {
+      return st;
+    }
+    StatementScope scope(s);
+    const auto clamp = [](uint64_t v) {
+      return static_cast<int64_t>(std::min<uint64_t>(v, uint64_t{INT64_MAX}));
+    };
+    if (!Binder(s).integer(1, clamp(from)).integer(2, clamp(to)).ok()) {
+      return storage_failure(c.db.get(), "bind checkpoints");
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      Bytes b;
+      if (Status st = column_bytes(c.db.get(), s, 0, b); !ok(st)) return st;
+      out.emplace_back(static_cast<uint64_t>(sqlite3_column_int64(s, 1)), std::move(b));
+    }
+    return rc == SQLITE_DONE ? Status::kOk : storage_failure(c.db.get(), "checkpoints");
   });
   if (!ok(status)) out.clear();
   return status;

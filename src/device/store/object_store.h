@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/audit.h"
 #include "ihsm/status.h"
 #include "ihsm/types.h"
 
@@ -76,12 +78,45 @@ struct SetMeta {
   std::string name;  // a device counter kept with the objects (read_meta)
   uint64_t value = 0;
 };
+// The audit log (docs/security-policy.md, "Audit log"): one hash chain,
+// extended only by the writer thread, so seq and prev_hash follow commit
+// order. The record's seq, prev_hash and hash are assigned there.
+struct AppendAudit {
+  audit::Record record;
+};
+// The head of the log as the writer has it: the last record's seq and
+// hash and a checkpoint signed over them.
+struct AuditHead {
+  uint64_t seq = 0;
+  Bytes hash;
+  Bytes checkpoint;  // COSE_Sign1
+};
+// Signs the current head (after the ops queued before it) and stores the
+// checkpoint; with `rotate`, also moves every record up to it into an
+// archive file. `out` receives the head.
+struct SignAuditHead {
+  bool rotate = false;
+  std::shared_ptr<AuditHead> out;
+};
 using WriteOp = std::variant<InsertObject, UpdateObject, DestroyObject, ClearDestroyed,
-                             DeletePartition, SetMeta>;
+                             DeletePartition, SetMeta, AppendAudit, SignAuditHead>;
+
+// What the store needs from the device for the audit log. Set once, before
+// the first audit write.
+struct AuditHooks {
+  // Signs a checkpoint over (seq, hash): a COSE_Sign1. May fail (the
+  // device in its error state): automatic checkpoints are then skipped.
+  std::function<Status(uint64_t seq, std::span<const uint8_t> hash, Bytes& signed_out)> sign;
+  // Writes an archive file atomically into the state directory.
+  std::function<Status(const std::string& name, std::span<const uint8_t> data)> archive;
+  uint64_t checkpoint_every = 256;  // a signed checkpoint every this many records
+  uint64_t max_records = 100000;    // live records before a rotation
+  uint32_t device_uid = 0;          // the uid in records the device writes itself
+};
 
 class ObjectStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   static constexpr const char* kFileName = "objects.db";
 
   // Opens or creates `path`, applies schema migrations (refusing a
@@ -99,6 +134,20 @@ class ObjectStore {
   // Applies `ops` atomically; returns once they are durable, or with the
   // status of the first failing op (nothing of the batch applied).
   Status write(std::vector<WriteOp> ops);
+  // Queues `ops` for the next group commit and returns at once: for audit
+  // records whose loss in a crash is acceptable (the command does not pay
+  // an fsync). A failure is reported on stderr only.
+  void write_async(std::vector<WriteOp> ops);
+  void set_audit_hooks(AuditHooks hooks);
+
+  // Audit records with seq > after, in seq order, at most `limit` of them
+  // and at most about `max_bytes` (at least one record); `more` when
+  // records follow.
+  Status read_audit(uint64_t after, size_t limit, size_t max_bytes, std::vector<audit::Record>& out,
+                    bool& more) const;
+  // Stored checkpoints (seq, COSE_Sign1) with from <= seq <= to, in seq order.
+  Status read_audit_checkpoints(uint64_t from, uint64_t to,
+                                std::vector<std::pair<uint64_t, Bytes>>& out) const;
 
   // Reads (any thread, concurrently with writes; see only committed data).
   Status get(PartitionId partition, KeyHandle handle, std::optional<ObjectRow>& out) const;
@@ -128,6 +177,11 @@ class ObjectStore {
   Status open_writer();
   void writer_loop();
   void apply_group(Group& group) noexcept;
+  Status load_audit_state();
+  Status append_audit(audit::Record record);
+  Status sign_head(AuditHead* out);
+  Status rotate_audit();
+  Status apply_audit(const WriteOp& op, bool& handled);
 
   std::string path_;
   // The writer connection; after open() only the writer thread touches it.
@@ -143,6 +197,14 @@ class ObjectStore {
   std::atomic<KeyHandle> next_handle_{1};
   KeyHandle stored_next_handle_ = 0;  // meta.next_handle as committed; writer thread only
   std::atomic<uint64_t> commit_count_{0};
+  // The chain's end as committed plus this group's records; writer thread only.
+  struct AuditState {
+    uint64_t seq = 0;   // the last record's (or the last archived checkpoint's)
+    Bytes head;         // its hash
+    uint64_t live = 0;  // records in the table
+  };
+  AuditState audit_;
+  AuditHooks audit_hooks_;  // set before the first audit write
   std::thread writer_;
 };
 

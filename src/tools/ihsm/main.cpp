@@ -1723,6 +1723,7 @@ int main(int argc, char** argv) {
   achain->add_option("--out-dir", achain_o.out_dir, "folder for the PEM files")->required();
   achain->callback([&] { action = [&] { return cmd_attest_chain(g, achain_o); }; });
   add_attest_verify(*attest, action);
+  add_audit(app, g.socket, g.json, action);
 
   auto* firmware = app.add_subcommand("firmware", "install a signed firmware image (owner)");
   firmware->require_subcommand(1);
