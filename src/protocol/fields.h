@@ -111,6 +111,13 @@ enum Field : uint64_t {
   kPassed = 100,             // bool: a self-test (or all of them) passed
   kElapsedUs = 101,          // uint: how long the self-tests took, microseconds
   kFailedTest = 102,         // text: the first self-test that failed
+  // 103-109: zeroization and tamper; 110-119: audit.
+  // Hardening of the daemon (GetDeviceInfo; docs/security-policy.md, 12):
+  kProcessUid = 120,     // uint: the uid ihsmd runs as
+  kMemoryLocked = 121,   // bool: mlockall in force (no page of the daemon is swapped)
+  kCoreDumpsOff = 122,   // bool: not dumpable and RLIMIT_CORE 0
+  kNoNewPrivs = 123,     // bool: PR_SET_NO_NEW_PRIVS
+  kSyscallFilter = 124,  // bool: the seccomp allow-list is enforced on every thread
 };
 
 // Size limits every side enforces.
