@@ -36,6 +36,12 @@ void on_refused_syscall(int, siginfo_t* info, void*) {
   ::_exit(kSyscallRefusedExit);
 }
 
+// A condition on a call's first argument (SCMP_A0 leaves a field to
+// implicit initialization, which clang warns about).
+scmp_arg_cmp first_arg(scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
+  return scmp_arg_cmp{0, op, a, b};
+}
+
 constexpr const char* kAllowed[] = {
     // Files: SQLite (objects.db and its -wal, -shm), the state files
     // (atomic replace: write temp, fsync, rename, fsync dir), FirmwareUpdate
@@ -169,13 +175,14 @@ Status install_syscall_filter(State& state) {
   }
   // Threads only: a clone without CLONE_THREAD (a fork) is refused.
   good = good && ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                                    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) == 0;
+                                    first_arg(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) == 0;
   good = good && ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) == 0;
   // prctl only to read back what is in force (refresh_from_kernel): never
   // to make the process dumpable again or to name a ptracer.
   for (const int option : {PR_GET_DUMPABLE, PR_GET_NO_NEW_PRIVS}) {
-    good = good && ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                      SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(option))) == 0;
+    good =
+        good && ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                                   first_arg(SCMP_CMP_EQ, static_cast<scmp_datum_t>(option))) == 0;
   }
   good = good && ::seccomp_load(ctx) == 0;
   ::seccomp_release(ctx);
