@@ -206,6 +206,16 @@ struct DeviceInfo {
   Bytes measurement;  // SHA-384 of the running firmware image (docs/attestation.md)
   uint32_t security_version = 0;
   uint32_t min_security_version = 0;
+  // The daemon's hardening (docs/security-policy.md, section 12); absent
+  // from a device in its boot-failed state.
+  struct Hardening {
+    uint32_t uid = 0;            // the uid ihsmd runs as
+    bool memory_locked = false;  // mlockall: nothing of the daemon is swapped
+    bool core_dumps_off = false;
+    bool no_new_privs = false;
+    bool syscall_filter = false;  // seccomp allow-list enforced
+  };
+  std::optional<Hardening> hardening;
 };
 
 // The on-demand self-test (Client::self_test; docs/security-policy.md).

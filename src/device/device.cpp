@@ -94,6 +94,7 @@ Status Device::start(BootHandoff& boot) {
   boot.alias_key_der = SecretBytes();
   if (!ok(s)) return s;
   owner_uid_ = static_cast<uint32_t>(::geteuid());
+  hardening_ = &boot.hardening;
   s = state_->exists(kDeviceFile) ? load() : provision();
   if (!ok(s)) return s;
   s = crypto::public_key_der(identity_key_.get(), identity_public_der_);

@@ -15,6 +15,7 @@
 #include "common/secret.h"
 #include "device/crypto/algorithms.h"
 #include "device/crypto/backend.h"
+#include "device/hardening.h"
 #include "device/state_dir.h"
 #include "device/store/object_store.h"
 #include "device/vault/credential.h"
@@ -122,6 +123,9 @@ class Device {
   const Bytes& pin_transport_signature() const { return pin_transport_signature_; }
 
   bool is_owner(uint32_t uid) const { return uid == 0 || uid == owner_uid_; }
+  // The hardening measures in force (device/hardening.h); held by the boot
+  // stage's handoff, which outlives the device.
+  const hardening::State* hardening() const { return hardening_; }
 
   // Token objects and masking (docs/key-hierarchy.md).
   store::ObjectStore& store() const { return *store_; }
@@ -191,6 +195,7 @@ class Device {
   DeviceConfig config_;
   const StateDir* state_ = nullptr;  // the boot stage's, open and locked
   uint32_t owner_uid_ = 0;
+  const hardening::State* hardening_ = nullptr;
 
   std::string firmware_version_;
   uint32_t security_version_ = 0;

@@ -12,6 +12,7 @@
 #include "device/device.h"
 #include "device/fips/self_tests.h"
 #include "device/fips/state.h"
+#include "device/hardening.h"
 #include "device/server.h"
 #include "protocol/fields.h"
 
@@ -97,16 +98,7 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
       }
     }
   }
-  device::Server server(dev);
-  s = server.listen(config.socket_path, boot->socket_mode);
-  if (s == Status::kBusy) {
-    std::fprintf(stderr, "ihsmd: another daemon is serving %s\n", config.socket_path.c_str());
-    return 1;
-  }
-  if (!ok(s)) {
-    std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
-    return 1;
-  }
+  device::Server server(dev, boot->listener);
   // Up, serving and self-tested: this image may now become the device's
   // minimum. An image in its error state never raises it, so the image
   // before it still boots.
@@ -129,18 +121,35 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
     std::fprintf(stderr, "ihsmd: signal %d: shutting down\n", sig);
     server.stop();
   });
+  // Hardening step 8: every thread that exists now, and every one started
+  // later, may make only the system calls of the allow-list
+  // (device/hardening_syscalls.cpp). Only then are clients let in.
+  if (!ok(s = device::hardening::install_syscall_filter(boot->hardening))) {
+    std::fprintf(stderr, "ihsmd: cannot install the system-call filter\n");
+    ::kill(::getpid(), SIGTERM);
+    signal_thread.join();
+    return 1;
+  }
+  device::hardening::refresh_from_kernel(boot->hardening);
+  if (!ok(boot->listener.start_listening())) {
+    std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
+    ::kill(::getpid(), SIGTERM);
+    signal_thread.join();
+    return 1;
+  }
   const size_t partitions = dev.partitions().size();
   const bool operational = device::fips::device_state().operational();
   std::fprintf(stderr,
                "ihsmd: ready: serving %s (state %s, %zu partition%s, firmware %s svn %u, "
-               "measurement %s..., self-tests %.1f ms, %s)\n",
+               "measurement %s..., self-tests %.1f ms, %s, seccomp %s)\n",
                config.socket_path.c_str(), config.state_dir.c_str(), partitions,
                partitions == 1 ? "" : "s", dev.firmware_version().c_str(), dev.security_version(),
                hex_prefix(dev.measurement(), 8).c_str(), self_test_ms,
                operational ? "operational"
                            : ("ERROR STATE: self-test " +
                               device::fips::device_state().failed_test() + " failed")
-                                 .c_str());
+                                 .c_str(),
+               device::hardening::sanitizer_build() ? "log-only (sanitizer build)" : "enforcing");
   server.run();
   // A clean stop leaves a signed head: records cut off the end while the
   // device is down are then missing below a checkpoint.

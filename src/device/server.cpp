@@ -1,9 +1,6 @@
 #include "device/server.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
-#include <filesystem>
 
 #include "device/dispatch.h"
 
@@ -12,17 +9,6 @@ namespace ihsm::device {
 namespace {
 constexpr size_t kMaxTurningAway = 8;
 }  // namespace
-
-Status Server::listen(const std::string& socket_path, unsigned mode) {
-  std::error_code ec;
-  const auto dir = std::filesystem::path(socket_path).parent_path();
-  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::kTransportError;
-    ::chmod(dir.c_str(), 0755);
-  }
-  return listener_.listen(socket_path, mode);
-}
 
 template <typename F>
 void Server::start_thread(ConnectionId id, F&& work) {

@@ -17,8 +17,10 @@ namespace ihsm::device {
 
 class Server {
  public:
-  explicit Server(Device& device) : device_(device) {}
-  Status listen(const std::string& socket_path, unsigned mode);
+  // `listener` is bound by the boot stage (before it drops privileges) and
+  // outlives the server.
+  Server(Device& device, transport::UnixSocketListener& listener)
+      : device_(device), listener_(listener) {}
   // Accepts until stop(); then waits for every connection thread to end.
   void run();
   // Safe from any thread.
@@ -34,7 +36,7 @@ class Server {
   void reap_finished();            // joins threads that have ended
 
   Device& device_;
-  transport::UnixSocketListener listener_;
+  transport::UnixSocketListener& listener_;
   std::atomic<bool> stopping_{false};
   std::mutex mutex_;
   std::condition_variable idle_;

@@ -435,6 +435,17 @@ Result<DeviceInfo> Client::device_info() {
   m.bytes(field::kPinTransportKey, info.pin_transport_public_key, kMaxSpki);
   m.boolean(field::kIsOwner, info.caller_is_owner);
   m.uint(field::kCount, info.partition_count);
+  std::optional<uint32_t> uid;
+  m.opt_uint(field::kProcessUid, uid);
+  if (uid) {
+    DeviceInfo::Hardening h;
+    h.uid = *uid;
+    m.boolean(field::kMemoryLocked, h.memory_locked);
+    m.boolean(field::kCoreDumpsOff, h.core_dumps_off);
+    m.boolean(field::kNoNewPrivs, h.no_new_privs);
+    m.boolean(field::kSyscallFilter, h.syscall_filter);
+    info.hardening = h;
+  }
   if (!m.good()) return failure<DeviceInfo>(m);
   return info;
 }

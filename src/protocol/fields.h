@@ -119,6 +119,12 @@ enum Field : uint64_t {
   kAuditSeq = 114,          // uint: a record's sequence number (paging: after this)
   kAuditFirst = 115,        // uint: first seq archived by a rotation (record detail)
   kAuditLast = 116,         // uint: last seq archived by a rotation (record detail)
+  // Hardening of the daemon (GetDeviceInfo; docs/security-policy.md, 12):
+  kProcessUid = 120,     // uint: the uid ihsmd runs as
+  kMemoryLocked = 121,   // bool: mlockall in force (no page of the daemon is swapped)
+  kCoreDumpsOff = 122,   // bool: not dumpable and RLIMIT_CORE 0
+  kNoNewPrivs = 123,     // bool: PR_SET_NO_NEW_PRIVS
+  kSyscallFilter = 124,  // bool: the seccomp allow-list is enforced on every thread
 };
 
 // Size limits every side enforces.

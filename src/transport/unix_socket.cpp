@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 
 namespace ihsm::transport {
@@ -128,9 +129,16 @@ void UnixSocketChannel::set_receive_timeout_ms(unsigned ms) {
 
 UnixSocketListener::~UnixSocketListener() { close(); }
 
-Status UnixSocketListener::listen(const std::string& path, unsigned mode) {
+Status UnixSocketListener::bind(const std::string& path, unsigned mode) {
   sockaddr_un addr{};
   if (!fill_address(path, addr)) return Status::kInvalidArgument;
+  std::error_code ec;
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::kTransportError;
+    ::chmod(dir.c_str(), 0755);
+  }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::kTransportError;
   // A socket file nobody answers on is left over from a crashed daemon and
@@ -141,12 +149,18 @@ Status UnixSocketListener::listen(const std::string& path, unsigned mode) {
   }
   ::unlink(path.c_str());
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::chmod(path.c_str(), mode) != 0 || ::listen(fd, 128) != 0) {
+      ::chmod(path.c_str(), mode) != 0) {
     ::close(fd);
     return Status::kTransportError;
   }
   path_ = path;
   fd_ = fd;
+  return Status::kOk;
+}
+
+Status UnixSocketListener::start_listening() {
+  const int fd = fd_.load();
+  if (fd < 0 || ::listen(fd, 128) != 0) return Status::kTransportError;
   return Status::kOk;
 }
 

@@ -37,8 +37,13 @@ class UnixSocketListener {
  public:
   UnixSocketListener() = default;
   ~UnixSocketListener();
-  // Creates the socket file (removing a stale one) with the given mode.
-  Status listen(const std::string& path, unsigned mode);
+  // Creates the socket file (removing a stale one) with the given mode and
+  // the folder it is in (0755) when missing. kBusy when a live daemon
+  // answers on it. Connections are refused until start_listening().
+  Status bind(const std::string& path, unsigned mode);
+  // Starts accepting connections on the bound socket.
+  Status start_listening();
+  bool bound() const { return fd_.load() >= 0; }
   // Blocks; nullptr when the listener was closed or accept failed.
   std::unique_ptr<UnixSocketChannel> accept();
   // Safe to call from another thread while accept() blocks, and twice.

@@ -149,6 +149,8 @@ class Daemon:
 
     def __init__(self, ihsmd):
         self.dir = tempfile.mkdtemp(prefix="ihsmpy-", dir="/tmp")
+        # ihsmd started as root drops to its own user: it must reach state/.
+        os.chmod(self.dir, 0o711)
         self.socket = os.path.join(self.dir, "s")
         self.log_path = os.path.join(self.dir, "ihsmd.log")
         log = open(self.log_path, "wb")

@@ -87,6 +87,9 @@ class TempDir {
     char tmpl[] = "/tmp/ihsmt-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
+    // Searchable, not listable: an ihsmd started as root drops to its own
+    // user and must still reach a state directory in here.
+    ::chmod(path_.c_str(), 0711);
   }
   ~TempDir() {
     std::error_code ec;

@@ -15,6 +15,7 @@
 #include "device/boot/handoff.h"
 #include "device/boot/prepare.h"
 #include "device/boot/secure_boot.h"
+#include "device/hardening.h"
 #include "transport/unix_socket.h"
 
 using namespace ihsm;
@@ -22,24 +23,79 @@ using namespace ihsm::device;
 
 namespace {
 
-int fail_boot(const BootHandoff& h, const std::string& why) {
-  return boot::serve_boot_failure(h.config.socket_path, h.socket_mode, why);
+// Who ihsmd runs as once it serves: the --user when started as root;
+// otherwise whoever started it (developer mode).
+struct RunAs {
+  bool drop = false;
+  hardening::ServiceUser user;
+};
+
+// Hardening steps 4-7 (device/hardening.h), once everything that needs root
+// is done: the state directory is the user's, memory is locked, root is
+// gone for good, and no exec may gain privileges. false: do not serve.
+bool harden(BootHandoff& h, const RunAs& run_as) {
+  std::string why;
+  if (run_as.drop && !ok(hardening::give_state_dir_to(h.config.state_dir, run_as.user, why))) {
+    std::fprintf(stderr, "ihsmd: %s\n", why.c_str());
+    return false;
+  }
+  hardening::lock_memory(h.hardening);
+  if (run_as.drop) {
+    if (!ok(hardening::drop_privileges(run_as.user, h.hardening, why))) {
+      std::fprintf(stderr, "ihsmd: %s\n", why.c_str());
+      return false;
+    }
+    // Everything later opens state files by path, now as the user.
+    if (::access(h.config.state_dir.c_str(), R_OK | W_OK | X_OK) != 0) {
+      std::fprintf(stderr,
+                   "ihsmd: user %s cannot reach the state directory %s: every folder above it "
+                   "must be searchable by that user (chmod o+x)\n",
+                   run_as.user.name.c_str(), h.config.state_dir.c_str());
+      return false;
+    }
+  }
+  if (!hardening::forbid_new_privileges()) {
+    std::fprintf(stderr, "ihsmd: cannot set no-new-privileges\n");
+    return false;
+  }
+  hardening::refresh_from_kernel(h.hardening);
+  const hardening::State& hs = h.hardening;
+  std::fprintf(
+      stderr, "ihsmd: hardened: uid %u%s, memory %s, core dumps %s, no-new-privs %s\n", hs.uid,
+      run_as.drop ? (" (user " + run_as.user.name + ")").c_str()
+                  : " (not started as root: developer mode, privileges kept)",
+      !hs.memory_locked   ? "NOT locked"
+      : hs.keeps_ipc_lock ? "locked (RLIMIT_MEMLOCK cannot be raised: CAP_IPC_LOCK kept, alone)"
+                          : "locked",
+      hs.core_dumps_off ? "off" : "ON", hs.no_new_privs ? "on" : "OFF");
+  return true;
+}
+
+int fail_boot(BootHandoff& h, const RunAs& run_as, const std::string& why) {
+  if (!harden(h, run_as)) return 1;
+  return boot::serve_boot_failure(h.listener, h.config.socket_path, h.hardening, why);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Hardening steps 1-2 first, before any secret exists in this process.
+  hardening::close_inherited_fds();
+  const bool dumps_off = hardening::disable_core_dumps();
   BootHandoff h;
   DeviceConfig& config = h.config;
   config.state_dir = default_state_dir();
   config.socket_path = transport::daemon_default_socket_path();
-  std::string socket_mode = "0666", firmware_dir, firmware_trust;
+  std::string socket_mode = "0666", firmware_dir, firmware_trust, user_name = "ihsm";
 
   CLI::App app{"ihsmd: the ihsm device daemon (runs in the foreground, logs to stderr)"};
   app.add_option("--state-dir", config.state_dir,
                  "Device state directory (provisioned on first start)")
       ->capture_default_str();
   app.add_option("--socket", config.socket_path, "Unix socket to serve")->capture_default_str();
+  app.add_option("--user", user_name,
+                 "Unprivileged user to run as when started as root (owns the state directory)")
+      ->capture_default_str();
   app.add_option("--socket-mode", socket_mode,
                  "Socket file mode (access is decided per peer uid by the device)")
       ->capture_default_str();
@@ -96,6 +152,21 @@ int main(int argc, char** argv) {
     h.socket_mode = static_cast<unsigned>(parsed);
   }
   ::umask(077);
+  if (!dumps_off) {
+    std::fprintf(stderr, "ihsmd: cannot turn core dumps off\n");
+    return 1;
+  }
+
+  RunAs run_as;
+  if (::geteuid() == 0) {
+    std::string why;
+    if (!ok(hardening::resolve_service_user(user_name, run_as.user, why))) {
+      std::fprintf(stderr, "ihsmd: %s\n", why.c_str());
+      return 1;
+    }
+    run_as.drop = true;
+    hardening::create_reachable_parents(config.state_dir);
+  }
 
   Status s = h.state.open(config.state_dir);
   if (s == Status::kBusy) {
@@ -106,10 +177,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ihsmd: cannot open state %s\n", config.state_dir.c_str());
     return 1;
   }
+  // Bound now, while the socket's folder may still need root; clients are
+  // let in only once the device serves under its system-call filter.
+  s = h.listener.bind(config.socket_path, h.socket_mode);
+  if (s == Status::kBusy) {
+    std::fprintf(stderr, "ihsmd: another daemon is serving %s\n", config.socket_path.c_str());
+    return 1;
+  }
+  if (!ok(s)) {
+    std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
+    return 1;
+  }
 
   std::string dir;
   if (!ok(boot::find_firmware(boot::firmware_dirs(firmware_dir, config.state_dir), dir))) {
-    return fail_boot(h, "no firmware image with a manifest was found");
+    return fail_boot(h, run_as, "no firmware image with a manifest was found");
   }
   Bytes trust;
   const std::string trust_file =
@@ -118,25 +200,25 @@ int main(int argc, char** argv) {
   boot::BootRecord record;
   bool provisioned = false;
   s = boot::load_or_provision(h.state, trust, record, provisioned);
-  if (!ok(s)) return fail_boot(h, "the boot record cannot be read");
+  if (!ok(s)) return fail_boot(h, run_as, "the boot record cannot be read");
   if (provisioned && !trust_readable) {
-    return fail_boot(h, "no trusted firmware key to provision with (" + trust_file + ")");
+    return fail_boot(h, run_as, "no trusted firmware key to provision with (" + trust_file + ")");
   }
   if (!firmware_trust.empty() && trust_readable && trust != record.trusted_firmware_key) {
-    return fail_boot(h, "--firmware-trust differs from the key fixed at provisioning");
+    return fail_boot(h, run_as, "--firmware-trust differs from the key fixed at provisioning");
   }
 
   boot::VerifiedFirmware fw;
   std::string why;
   s = boot::verify_firmware(dir, record.trusted_firmware_key, record.min_security_version, fw, why);
-  if (!ok(s)) return fail_boot(h, std::string(status_name(s)) + ": " + why);
+  if (!ok(s)) return fail_boot(h, run_as, std::string(status_name(s)) + ": " + why);
   if (provisioned) {
     std::fprintf(stderr, "ihsmd: empty state in %s: provisioning a new device\n",
                  config.state_dir.c_str());
   }
   s = boot::prepare_handoff(record, fw, h);
   if (ok(s) && provisioned) s = boot::save(h.state, record);
-  if (!ok(s)) return fail_boot(h, "deriving the device identity failed");
+  if (!ok(s)) return fail_boot(h, run_as, "deriving the device identity failed");
   const uint32_t svn = fw.security_version;
   h.commit_security_version = [svn, &h]() -> Status {
     return boot::raise_min_security_version(h.state, svn);
@@ -144,5 +226,6 @@ int main(int argc, char** argv) {
   // The image gets only what prepare_handoff derived: no copy of the
   // device unique secret stays in memory once it runs.
   record.device_unique_secret = SecretBytes();
+  if (!harden(h, run_as)) return 1;
   return boot::run_firmware(fw, h);
 }

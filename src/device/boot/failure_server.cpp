@@ -57,7 +57,8 @@ void serve_connection(transport::UnixSocketChannel& channel, const std::string& 
 
 }  // namespace
 
-int serve_boot_failure(const std::string& socket_path, unsigned mode, const std::string& reason) {
+int serve_boot_failure(transport::UnixSocketListener& listener, const std::string& socket_path,
+                       hardening::State& hardening, const std::string& reason) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -65,8 +66,11 @@ int serve_boot_failure(const std::string& socket_path, unsigned mode, const std:
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  transport::UnixSocketListener listener;
-  if (!ok(listener.listen(socket_path, mode))) {
+  if (!ok(hardening::install_syscall_filter(hardening))) {
+    std::fprintf(stderr, "ihsmd: cannot install the system-call filter\n");
+    return 1;
+  }
+  if (!ok(listener.start_listening())) {
     std::fprintf(stderr, "ihsmd: cannot listen on %s\n", socket_path.c_str());
     return 1;
   }

@@ -6,9 +6,15 @@
 
 #include <string>
 
+#include "device/hardening.h"
+#include "transport/unix_socket.h"
+
 namespace ihsm::device::boot {
 
-// Serves until SIGTERM/SIGINT. Returns the process exit code.
-int serve_boot_failure(const std::string& socket_path, unsigned mode, const std::string& reason);
+// Serves on `listener` (bound by the boot stage) until SIGTERM/SIGINT,
+// under the same system-call filter as the firmware. Returns the process
+// exit code.
+int serve_boot_failure(transport::UnixSocketListener& listener, const std::string& socket_path,
+                       hardening::State& hardening, const std::string& reason);
 
 }  // namespace ihsm::device::boot

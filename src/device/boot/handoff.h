@@ -9,7 +9,9 @@
 
 #include "common/secret.h"
 #include "device/device.h"
+#include "device/hardening.h"
 #include "device/state_dir.h"
+#include "transport/unix_socket.h"
 
 namespace ihsm::device {
 
@@ -17,6 +19,11 @@ struct BootHandoff {
   DeviceConfig config;
   unsigned socket_mode = 0666;
   StateDir state;  // opened and locked by the boot stage; outlives the firmware
+  // Bound by the boot stage while it may still write the socket's folder;
+  // the firmware starts listening once its system-call filter is on.
+  transport::UnixSocketListener listener;
+  // The measures in force (device/hardening.h); the firmware adds the filter.
+  hardening::State hardening;
 
   // From the verified manifest.
   std::string firmware_version;

@@ -33,6 +33,15 @@ Status GetDeviceInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
     if (d.is_owner(peer.uid) || p->admits(peer.uid, peer.gid)) ++visible;
   }
   out.body.set(kCount, Value::uint(visible));
+  if (const hardening::State* h = d.hardening()) {
+    out.body.set(kProcessUid, Value::uint(h->uid));
+    out.body.set(kMemoryLocked, Value::boolean(h->memory_locked));
+    out.body.set(kCoreDumpsOff, Value::boolean(h->core_dumps_off));
+    out.body.set(kNoNewPrivs, Value::boolean(h->no_new_privs));
+    // Log-only in sanitizer builds: present, not enforcing.
+    out.body.set(kSyscallFilter,
+                 Value::boolean(h->syscall_filter.load() && !hardening::sanitizer_build()));
+  }
   return Status::kOk;
 }
 

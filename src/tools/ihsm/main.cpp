@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pwd.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
@@ -556,6 +557,27 @@ Session open_logged_in(Client& client, const SessionOptions& o, Role role, const
 
 // ---------------------------------------------------------------- commands
 
+const char* yes_no(bool b) { return b ? "yes" : "no"; }
+
+// "ihsm (uid 998)": the daemon is on this host, so its uid names a local user.
+std::string user_label(uint32_t uid) {
+  const passwd* pw = ::getpwuid(uid);
+  return (pw != nullptr ? std::string(pw->pw_name) + " " : std::string()) + "(uid " +
+         std::to_string(uid) + ")";
+}
+
+json hardening_json(const ihsm::DeviceInfo& info) {
+  if (!info.hardening) return nullptr;
+  const auto& h = *info.hardening;
+  const passwd* pw = ::getpwuid(h.uid);
+  return {{"uid", h.uid},
+          {"user", pw != nullptr ? pw->pw_name : ""},
+          {"memory_locked", h.memory_locked},
+          {"core_dumps_off", h.core_dumps_off},
+          {"no_new_privs", h.no_new_privs},
+          {"syscall_filter", h.syscall_filter}};
+}
+
 int cmd_status(const Globals& g) {
   Client client = connect(g);
   const ihsm::DeviceInfo info = need(client.device_info(), "get device info");
@@ -572,7 +594,8 @@ int cmd_status(const Globals& g) {
                 {"measurement", hex(info.measurement)},
                 {"security_version", info.security_version},
                 {"min_security_version", info.min_security_version},
-                {"reason", info.reason}});
+                {"reason", info.reason},
+                {"hardening", hardening_json(info)}});
   } else {
     std::cout << "protocol revision:   " << info.protocol_revision << "\n"
               << "firmware version:    " << info.firmware_version << "\n"
@@ -587,6 +610,14 @@ int cmd_status(const Globals& g) {
               << "caller is owner:     " << (info.caller_is_owner ? "yes" : "no") << "\n"
               << "partitions:          " << info.partition_count << "\n"
               << "identity key SHA256: " << fp << "\n";
+    if (info.hardening) {
+      const auto& h = *info.hardening;
+      std::cout << "daemon runs as:      " << user_label(h.uid) << "\n"
+                << "memory locked:       " << yes_no(h.memory_locked) << "\n"
+                << "core dumps off:      " << yes_no(h.core_dumps_off) << "\n"
+                << "no new privileges:   " << yes_no(h.no_new_privs) << "\n"
+                << "seccomp filter:      " << yes_no(h.syscall_filter) << "\n";
+    }
   }
   return 0;
 }
@@ -1606,9 +1637,9 @@ int main(int argc, char** argv) {
   std::function<int()> action;
 
   // status
-  app.add_subcommand("status", "show device information")->callback([&] {
-    action = [&] { return cmd_status(g); };
-  });
+  app.add_subcommand("status", "show device information, with the daemon's hardening")
+      ->alias("info")
+      ->callback([&] { action = [&] { return cmd_status(g); }; });
 
   // self-test
   app.add_subcommand("self-test",
