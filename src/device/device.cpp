@@ -8,6 +8,8 @@
 #include "common/cbor.h"
 #include "device/boot/dice.h"
 #include "device/boot/handoff.h"
+#include "device/fips/state.h"
+#include "device/fips/zeroize.h"
 #include "protocol/fields.h"
 
 // docs/key-hierarchy.md: every key below comes from the device unique
@@ -76,6 +78,8 @@ Bytes partition_aad(PartitionId id) {
 Status Device::start(BootHandoff& boot) {
   config_ = boot.config;
   state_ = &boot.state;
+  tamper_.configure(config_.tamper);
+  officer_logins_.configure(config_.tamper.officer_failures);
   firmware_version_ = boot.firmware_version;
   security_version_ = boot.security_version;
   min_security_version_ = boot.min_security_version;
@@ -106,6 +110,16 @@ Status Device::start(BootHandoff& boot) {
                                     pin_transport_signature_);
   if (!ok(s)) return s;
   s = load_partitions();
+  if (s == Status::kStorageFailure) {
+    // The integrity sensor at load: the partition records do not parse or
+    // authenticate. The device starts without them and without its store
+    // (whose objects would otherwise be purged as orphans) and the policy
+    // responds (default: lock).
+    partitions_.clear();
+    tamper_.report(fips::kSensorIntegrity,
+                   "partitions.cbor fails to parse or authenticate at load");
+    return Status::kOk;
+  }
   return ok(s) ? open_store() : s;
 }
 
@@ -332,6 +346,14 @@ Status Device::load_partitions() {
 
 Status Device::save_partitions() {
   std::lock_guard save_lock(save_mutex_);
+  if (zeroized_) return Status::kZeroized;
+  // The integrity sensor at each save: a state file changed behind the
+  // device's back is reported, and not overwritten (it is the evidence).
+  if (std::string detail; fips::IntegritySensor(*state_).changed(detail)) {
+    tamper_.report(fips::kSensorIntegrity, detail + " (seen at a save)");
+    const Status refusal = fips::device_state().refusal();
+    return fips::device_state().operational() ? Status::kStorageFailure : refusal;
+  }
   auto records = cbor::Value::array();
   PartitionId next_id = 0;
   {
@@ -558,6 +580,70 @@ void Device::close_connection_sessions(ConnectionId connection) {
       ++it;
     }
   }
+}
+
+Status Device::zeroize(std::string_view reason) {
+  // From this instant the gate refuses every key and cryptographic service.
+  fips::device_state().enter_zeroized(reason);
+  // Commands already past the gate finish first.
+  std::unique_lock commands(command_mutex_);
+  {
+    std::lock_guard save_lock(save_mutex_);
+    if (zeroized_) return Status::kOk;
+    zeroized_ = true;  // no state file is written again
+  }
+  std::fprintf(stderr, "ihsmd: ZEROIZING the device (%.*s)\n", static_cast<int>(reason.size()),
+               reason.data());
+  // AUDIT: zeroize (reason), while the log and its key still exist.
+  // The marker first: a crash half-way through still comes back zeroized.
+  const Status marker = fips::write_zeroized_marker(state_->path(), reason);
+
+  // In memory: sessions (with their operations), every partition (its
+  // objects, token cache, masking key and seed, identity key, PIN
+  // verifiers), the store, the roots and the device's own keys.
+  std::map<SessionId, std::shared_ptr<SessionState>> sessions;
+  std::map<PartitionId, std::shared_ptr<Partition>> partitions;
+  {
+    std::unique_lock lock(mutex_);
+    sessions.swap(sessions_);
+    partitions.swap(partitions_);
+  }
+  for (auto& [id, session] : sessions) {
+    session->closed = true;
+    std::lock_guard op(session->operation_mutex);
+    session->encrypt_operation.reset();
+    session->decrypt_operation.reset();
+    session->digest_operation.reset();
+  }
+  for (auto& [id, partition] : partitions) partition->zeroize();
+  sessions.clear();
+  partitions.clear();
+  store_.reset();  // drains the writer thread and closes SQLite
+  storage_key_ = SecretBytes();
+  masking_root_ = SecretBytes();
+  backup_root_ = SecretBytes();
+  // EVP_PKEY_free cleanses the private key material.
+  alias_key_.reset();
+  identity_key_.reset();
+  pin_transport_key_.reset();
+  identity_public_der_.clear();
+  pin_transport_public_der_.clear();
+  pin_transport_signature_.clear();
+  alias_cert_der_.clear();
+  deviceid_cert_der_.clear();
+  fingerprint_.clear();
+  if (!ok(crypto::reseed_drbgs())) std::fprintf(stderr, "ihsmd: zeroize: DRBG reseed failed\n");
+
+  // On disk: every state file overwritten, fsync'ed, unlinked.
+  state_->forget_tracked();
+  size_t destroyed = 0;
+  const Status files = fips::destroy_state_files(state_->path(), destroyed);
+  std::fprintf(stderr,
+               "ihsmd: zeroized: %zu state file%s destroyed%s; serving the zeroized state until "
+               "`ihsmd --provision`\n",
+               destroyed, destroyed == 1 ? "" : "s",
+               ok(files) && ok(marker) ? "" : " (A STATE FILE COULD NOT BE DESTROYED)");
+  return ok(marker) ? files : marker;
 }
 
 }  // namespace ihsm::device

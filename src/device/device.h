@@ -14,6 +14,8 @@
 #include "common/secret.h"
 #include "device/crypto/algorithms.h"
 #include "device/crypto/backend.h"
+#include "device/fips/sensors.h"
+#include "device/fips/tamper.h"
 #include "device/state_dir.h"
 #include "device/store/object_store.h"
 #include "device/vault/credential.h"
@@ -34,6 +36,7 @@ struct DeviceConfig {
   uint32_t frame_timeout_ms = 10000;
   LoginPolicy login;
   PolicyConfig policy;
+  fips::TamperConfig tamper;
 };
 
 // A multi-part encrypt or decrypt in progress (PKCS#11 C_EncryptInit ...).
@@ -145,6 +148,27 @@ class Device {
 
   ConnectionId next_connection_id() { return next_connection_.fetch_add(1) + 1; }
 
+  // Tamper response (docs/security-policy.md): the one policy, and the
+  // officer-login sensor the Login command feeds.
+  fips::TamperPolicy& tamper() { return tamper_; }
+  const fips::TamperPolicy& tamper() const { return tamper_; }
+  fips::OfficerLoginSensor& officer_logins() { return officer_logins_; }
+  const StateDir& state_dir() const { return *state_; }
+
+  // Every command holds this shared while it runs (dispatch), zeroize()
+  // exclusively: the destruction never races a command that holds a key,
+  // the store or a root.
+  std::shared_mutex& command_mutex() { return command_mutex_; }
+
+  // Zeroization (docs/security-policy.md, "Zeroization"): latches the
+  // zeroized state at once, waits for running commands, then ends every
+  // session, drops every key object and partition, closes the store,
+  // cleanses every root and key of the device, and destroys the state
+  // files on disk (fips/zeroize.h), leaving the ZEROIZED marker.
+  // Idempotent. Never call it from inside a command other than Zeroize
+  // (the command lock): tamper events go through TamperPolicy.
+  Status zeroize(std::string_view reason);
+
  private:
   Status provision();
   Status issue_partition_cert(Partition& p) const;
@@ -193,7 +217,11 @@ class Device {
   std::map<SessionId, std::shared_ptr<SessionState>> sessions_;
   PartitionId next_partition_id_ = 1;
   std::mutex save_mutex_;
+  bool zeroized_ = false;  // under save_mutex_: no state file is written again
   std::atomic<ConnectionId> next_connection_{0};
+  std::shared_mutex command_mutex_;
+  fips::TamperPolicy tamper_;
+  fips::OfficerLoginSensor officer_logins_{tamper_};
 };
 
 }  // namespace ihsm::device

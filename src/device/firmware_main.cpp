@@ -12,6 +12,7 @@
 #include "device/fips/self_tests.h"
 #include "device/fips/state.h"
 #include "device/server.h"
+#include "device/tamper_monitor.h"
 
 using namespace ihsm;
 
@@ -63,6 +64,10 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
                  std::string(status_name(s)).c_str());
     return 1;
   }
+  // The tamper sensors run from here on (the intrusion input is created
+  // now, before the daemon could drop its privileges).
+  device::TamperMonitor tamper_monitor(dev);
+  if (!ok(s = tamper_monitor.start())) return 1;
   device::Server server(dev);
   s = server.listen(config.socket_path, boot->socket_mode);
   if (s == Status::kBusy) {
@@ -96,7 +101,8 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
     server.stop();
   });
   const size_t partitions = dev.partitions().size();
-  const bool operational = device::fips::device_state().operational();
+  const device::fips::DeviceState& state = device::fips::device_state();
+  const bool operational = state.operational();
   std::fprintf(stderr,
                "ihsmd: ready: serving %s (state %s, %zu partition%s, firmware %s svn %u, "
                "measurement %s..., self-tests %.1f ms, %s)\n",
@@ -104,10 +110,11 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
                partitions == 1 ? "" : "s", dev.firmware_version().c_str(), dev.security_version(),
                hex_prefix(dev.measurement(), 8).c_str(), self_test_ms,
                operational ? "operational"
-                           : ("ERROR STATE: self-test " +
-                              device::fips::device_state().failed_test() + " failed")
-                                 .c_str());
+               : state.state() == device::fips::State::kError
+                   ? ("ERROR STATE: self-test " + state.failed_test() + " failed").c_str()
+                   : (std::string(state.name()) + ": " + state.reason()).c_str());
   server.run();
+  tamper_monitor.stop();
   // If run() ended for another reason, wake the signal thread.
   ::kill(::getpid(), SIGTERM);
   signal_thread.join();

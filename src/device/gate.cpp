@@ -23,19 +23,25 @@ Status check_role(Access access, Role role) {
   }
 }
 
-// What a device in its error state still answers (docs/security-policy.md,
-// "Error state"): its status, the device report and the certificates that
-// verify it, the self-test, and closing a session. Nothing that uses a key
-// of a partition, the DRBG or a PIN.
-bool answers_in_error_state(protocol::Opcode op) {
+// What a device in a latched state still answers (docs/security-policy.md,
+// "Error state", "Zeroization", "Tamper response"): its status, the tamper
+// events, the self-test, closing a session and zeroizing it; while its
+// DICE identity exists (error, tamper-locked) also the device report and
+// the certificates that verify it. Nothing that uses a key of a partition,
+// the DRBG or a PIN.
+bool answers_in_latched_state(protocol::Opcode op, fips::State state) {
   using protocol::Opcode;
   switch (op) {
     case Opcode::kGetDeviceInfo:
     case Opcode::kSelfTest:
+    case Opcode::kSessionClose:
+    case Opcode::kZeroize:
+    case Opcode::kTamperStatus:
+      return true;
     case Opcode::kAttestDevice:
     case Opcode::kGetCertificates:
-    case Opcode::kSessionClose:
-      return true;
+      // A zeroized device has no Alias key and no DeviceID: nothing to sign with.
+      return state != fips::State::kZeroized;
     default:
       return false;
   }
@@ -52,10 +58,12 @@ Status resolve_key(const CommandContext& ctx, uint64_t handle,
 
 Status gate(CommandContext& ctx, const cbor::MapReader& in) {
   if (!in.is_map()) return Status::kMalformedBody;
-  // A failed self-test latched the error state: no cryptographic or key
-  // service until the device restarts.
-  if (!fips::device_state().operational() && !answers_in_error_state(ctx.op.opcode)) {
-    return Status::kDeviceError;
+  // A failed self-test, a tamper event or a zeroization latched the
+  // state: no cryptographic or key service (DEVICE_ERROR, TAMPER_LOCKED,
+  // ZEROIZED).
+  const fips::DeviceState& state = fips::device_state();
+  if (!state.operational() && !answers_in_latched_state(ctx.op.opcode, state.state())) {
+    return state.refusal();
   }
   switch (ctx.op.access) {
     case Access::kAnyone:

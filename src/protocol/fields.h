@@ -111,6 +111,12 @@ enum Field : uint64_t {
   kPassed = 100,             // bool: a self-test (or all of them) passed
   kElapsedUs = 101,          // uint: how long the self-tests took, microseconds
   kFailedTest = 102,         // text: the first self-test that failed
+  kReason = 103,             // text: why the device was zeroized (Zeroize; GetDeviceInfo)
+  kTamperEvents = 104,       // array of maps {kSensor, kTime, kResponse, kMessage}: tamper events
+  kSensor = 105,             // text: a tamper sensor ("intrusion", "debugger", ...)
+  kTime = 106,               // uint: seconds since the Unix epoch
+  kResponse = 107,           // text: a tamper response ("zeroize" or "lock")
+  kTamperPolicy = 108,       // array of maps {kSensor, kResponse}: the configured policy
 };
 
 // Size limits every side enforces.
@@ -137,5 +143,7 @@ constexpr size_t kMaxFindLimit = 1024;                       // objects per Find
 constexpr size_t kMaxBackupPage = 512;                       // records per backup or restore call
 constexpr size_t kMaxBackupPageBytes = 768 * 1024;           // and their bytes (one frame)
 constexpr size_t kMinBackupSecret = 8;
+constexpr size_t kMaxReason = 128;       // the caller's reason of a Zeroize
+constexpr size_t kMaxTamperEvents = 64;  // tamper events a device keeps and reports
 
 }  // namespace ihsm::protocol

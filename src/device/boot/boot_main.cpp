@@ -15,6 +15,8 @@
 #include "device/boot/handoff.h"
 #include "device/boot/prepare.h"
 #include "device/boot/secure_boot.h"
+#include "device/fips/tamper.h"
+#include "device/fips/zeroize.h"
 #include "transport/unix_socket.h"
 
 using namespace ihsm;
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
   config.state_dir = default_state_dir();
   config.socket_path = transport::daemon_default_socket_path();
   std::string socket_mode = "0666", firmware_dir, firmware_trust;
+  std::string tamper_response;
+  bool provision = false;
 
   CLI::App app{"ihsmd: the ihsm device daemon (runs in the foreground, logs to stderr)"};
   app.add_option("--state-dir", config.state_dir,
@@ -71,7 +75,32 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-wrap-and-cipher-keys", config.policy.allow_wrap_with_cipher_usage,
                "Let one key both wrap/unwrap and encrypt/decrypt (off: that combination lets a "
                "caller decrypt wrapped keys)");
+  app.add_flag("--provision", provision,
+               "Provision a new device (new device unique secret) in a state directory whose "
+               "device was zeroized; without it a zeroized device only reports that state");
+  CLI::Option* tamper_response_option =
+      app.add_option("--tamper-response", tamper_response,
+                     "Tamper response per sensor, e.g. "
+                     "intrusion=zeroize,debugger=zeroize,integrity=lock,officer-login=lock (the "
+                     "defaults; each response is zeroize or lock)");
+  app.add_option("--tamper-officer-failures", config.tamper.officer_failures,
+                 "Consecutive failed officer logins, device-wide, that are a tamper event (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--intrusion-input", config.tamper.intrusion_input,
+                 "FIFO the platform writes a byte to when the chassis opens (default: "
+                 "<state-dir>/intrusion)");
+  app.add_option("--tamper-integrity-interval-ms", config.tamper.integrity_interval_ms,
+                 "How often the state files are checked against what the device last wrote")
+      ->capture_default_str()
+      ->check(CLI::Range(50, 3600000));
   CLI11_PARSE(app, argc, argv);
+
+  if (std::string why; tamper_response_option->count() > 0 &&
+                       !fips::parse_tamper_responses(tamper_response, config.tamper, why)) {
+    std::fprintf(stderr, "ihsmd: --tamper-response: %s\n", why.c_str());
+    return 2;
+  }
 
   {
     char* end = nullptr;
@@ -92,6 +121,30 @@ int main(int argc, char** argv) {
   if (!ok(s)) {
     std::fprintf(stderr, "ihsmd: cannot open state %s\n", config.state_dir.c_str());
     return 1;
+  }
+
+  // A zeroized device stays zeroized across restarts: it reports that
+  // state and serves nothing until the operator provisions a new device.
+  if (std::string reason; fips::read_zeroized_marker(config.state_dir, reason)) {
+    if (!provision) return boot::serve_zeroized(config.socket_path, h.socket_mode, reason);
+    // Whatever a crash during the zeroization left is destroyed now.
+    size_t leftovers = 0;
+    if (!ok(fips::destroy_state_files(config.state_dir, leftovers)) ||
+        !ok(fips::remove_zeroized_marker(config.state_dir))) {
+      std::fprintf(stderr, "ihsmd: cannot clear the zeroized state in %s\n",
+                   config.state_dir.c_str());
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "ihsmd: --provision: the zeroized device in %s is replaced by a new one (%zu "
+                 "leftover file%s destroyed)\n",
+                 config.state_dir.c_str(), leftovers, leftovers == 1 ? "" : "s");
+  } else if (provision && h.state.exists("boot.cbor")) {
+    std::fprintf(stderr,
+                 "ihsmd: --provision: %s holds a provisioned device; zeroize it first (ihsm "
+                 "zeroize --yes)\n",
+                 config.state_dir.c_str());
+    return 2;
   }
 
   std::string dir;
