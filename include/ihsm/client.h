@@ -366,6 +366,15 @@ class Client {
   // device in its error state; the report says which test failed.
   Result<SelfTestReport> self_test();
 
+  // ---- zeroization and tamper response (docs/security-policy.md)
+  // Owner (the device's Crypto Officer): destroys every key and secret of
+  // the device, in memory and on disk; every masked blob and backup of it
+  // becomes unusable. The device then reports "zeroized" and serves
+  // nothing until `ihsmd --provision`. Returns the recorded reason.
+  Result<std::string> zeroize(const std::string& reason = "");
+  // Owner: the tamper events seen and the configured responses.
+  Result<TamperStatusReport> tamper_status();
+
   // FIPS indicator of the most recent response on this connection.
   bool last_approved() const;
 
