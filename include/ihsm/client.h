@@ -374,6 +374,14 @@ class Client {
   // A checkpoint the device signs over its current head (COSE_Sign1);
   // with `rotate` it first moves the live log into an archive file.
   Result<Bytes> audit_checkpoint(bool rotate = false);
+  // ---- zeroization and tamper response (docs/security-policy.md)
+  // Owner (the device's Crypto Officer): destroys every key and secret of
+  // the device, in memory and on disk; every masked blob and backup of it
+  // becomes unusable. The device then reports "zeroized" and serves
+  // nothing until `ihsmd --provision`. Returns the recorded reason.
+  Result<std::string> zeroize(const std::string& reason = "");
+  // Owner: the tamper events seen and the configured responses.
+  Result<TamperStatusReport> tamper_status();
 
   // FIPS indicator of the most recent response on this connection.
   bool last_approved() const;

@@ -88,6 +88,8 @@ namespace ihsm {
   X(kDeviceError, 0x0506, 0x030, "device is in its error state")                                   \
   X(kBootFailed, 0x0507, 0x030, "secure boot refused the firmware: the device serves no keys")     \
   X(kSelfTestFailed, 0x0508, 0x030, "a self-test failed: the device entered its error state")      \
+  X(kZeroized, 0x0509, 0x030, "the device is zeroized: it holds no keys until provisioned again")  \
+  X(kTamperLocked, 0x050A, 0x030, "a tamper event locked the device until it restarts")            \
   /* 0x06xx: firmware and attestation */                                                           \
   X(kFirmwareSignatureInvalid, 0x0601, 0x0C0, "firmware manifest signature does not verify")       \
   X(kFirmwareHashMismatch, 0x0602, 0x0C0, "firmware image does not match its manifest")            \

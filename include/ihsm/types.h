@@ -191,16 +191,27 @@ struct PartitionInfo {
   Bytes identity_public_key;  // DER SubjectPublicKeyInfo, ECC P-384
 };
 
+// A tamper event the device saw (docs/security-policy.md, "Tamper response").
+struct TamperEventInfo {
+  std::string sensor;    // "intrusion", "debugger", "integrity", "officer-login"
+  uint64_t time = 0;     // Unix seconds
+  std::string response;  // "zeroize" or "lock"
+  std::string detail;    // what the sensor saw (TamperStatus, the owner's, only)
+};
+
 struct DeviceInfo {
   uint32_t protocol_revision = 0;
   std::string firmware_version;
   // "operational"; "error" when a self-test failed (then `reason` is the
   // failed test's name; docs/security-policy.md); "boot-failed" when secure
-  // boot refused the firmware (then `reason` says why).
+  // boot refused the firmware (then `reason` says why); "zeroized" (every
+  // key destroyed; `reason` says why) until `ihsmd --provision`;
+  // "tamper-locked" until ihsmd restarts (`reason` names the sensor).
   std::string state;
   std::string reason;
-  Bytes identity_public_key;       // device identity, DER SPKI, ECC P-384
-  Bytes pin_transport_public_key;  // DER SPKI, ECC P-384
+  std::vector<TamperEventInfo> tamper_events;  // without detail
+  Bytes identity_public_key;                   // device identity, DER SPKI, ECC P-384
+  Bytes pin_transport_public_key;              // DER SPKI, ECC P-384
   bool caller_is_owner = false;
   uint32_t partition_count = 0;
   Bytes measurement;  // SHA-384 of the running firmware image (docs/attestation.md)
@@ -216,6 +227,14 @@ struct DeviceInfo {
     bool syscall_filter = false;  // seccomp allow-list enforced
   };
   std::optional<Hardening> hardening;
+};
+
+// Client::tamper_status (owner): the state, every event with its detail,
+// and the configured response of each sensor.
+struct TamperStatusReport {
+  std::string state;
+  std::vector<TamperEventInfo> events;
+  std::vector<std::pair<std::string, std::string>> policy;  // sensor, response
 };
 
 // The on-demand self-test (Client::self_test; docs/security-policy.md).

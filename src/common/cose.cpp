@@ -435,7 +435,7 @@ constexpr uint64_t kPartition = 10, kUid = 11, kClass = 12, kType = 13, kBits = 
                    kPublicKey = 16, kValueDigest = 17;
 constexpr uint64_t kFwVersion = 20, kMinSvn = 21, kState = 22;
 constexpr uint64_t kMfVersion = 30, kMfSvn = 31, kMfDigest = 32, kMfName = 33;
-constexpr uint64_t kMaxState = 2;
+constexpr uint64_t kMaxState = 3;  // docs/attestation.md: 0..3
 
 Value common(Kind kind) {
   Value m = Value::map();
@@ -547,6 +547,8 @@ std::string_view device_state_name(uint64_t state) {
       return "error";
     case 2:
       return "zeroized";
+    case 3:
+      return "tamper-locked";
   }
   return "unknown";
 }

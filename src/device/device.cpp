@@ -12,6 +12,7 @@
 #include "device/boot/dice.h"
 #include "device/boot/handoff.h"
 #include "device/fips/state.h"
+#include "device/fips/zeroize.h"
 #include "protocol/fields.h"
 
 // docs/key-hierarchy.md: every key below comes from the device unique
@@ -80,6 +81,8 @@ Bytes partition_aad(PartitionId id) {
 Status Device::start(BootHandoff& boot) {
   config_ = boot.config;
   state_ = &boot.state;
+  tamper_.configure(config_.tamper);
+  officer_logins_.configure(config_.tamper.officer_failures);
   firmware_version_ = boot.firmware_version;
   security_version_ = boot.security_version;
   min_security_version_ = boot.min_security_version;
@@ -111,6 +114,16 @@ Status Device::start(BootHandoff& boot) {
                                     pin_transport_signature_);
   if (!ok(s)) return s;
   s = load_partitions();
+  if (s == Status::kStorageFailure) {
+    // The integrity sensor at load: the partition records do not parse or
+    // authenticate. The device starts without them and without its store
+    // (whose objects would otherwise be purged as orphans) and the policy
+    // responds (default: lock).
+    partitions_.clear();
+    tamper_.report(fips::kSensorIntegrity,
+                   "partitions.cbor fails to parse or authenticate at load");
+    return Status::kOk;
+  }
   return ok(s) ? open_store() : s;
 }
 
@@ -157,7 +170,16 @@ Status Device::open_store() {
   hooks.checkpoint_every = config_.audit_checkpoint_every;
   hooks.max_records = config_.audit_max_records;
   hooks.device_uid = owner_uid_;
+  for (const uint8_t b : fingerprint_) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    hooks.archive_tag += kHex[b >> 4];
+    hooks.archive_tag += kHex[b & 15];
+  }
   store_->set_audit_hooks(std::move(hooks));
+  // Tamper events go into the log before their response runs; one seen
+  // while loading the state (before the store existed) is recorded now.
+  for (const fips::TamperEvent& e : tamper_.events()) record_tamper(e);
+  tamper_.set_recorder([this](const fips::TamperEvent& e) { record_tamper(e); });
   // Objects of partitions that no longer exist (a delete interrupted
   // between the partition file and the store) are removed now.
   std::vector<PartitionId> present;
@@ -175,8 +197,10 @@ Status Device::open_store() {
 // same for the device's lifetime, and names the firmware that signed it.
 Status Device::sign_audit_checkpoint(uint64_t seq, std::span<const uint8_t> hash,
                                      Bytes& out) const {
-  // A failed self-test may be the signature's own: sign nothing then.
-  if (!fips::device_state().operational()) return Status::kDeviceError;
+  // A failed self-test may be the signature's own: sign nothing then. (A
+  // device being zeroized or tamper-locked still signs: its last records
+  // go into a signed archive, section 13.)
+  if (!fips::device_state().failed_test().empty()) return Status::kDeviceError;
   audit::Checkpoint c;
   c.fingerprint = fingerprint_;
   c.seq = seq;
@@ -207,7 +231,25 @@ bool is_audit_scalar(const cbor::Value& v) {
 
 }  // namespace
 
+void Device::record_tamper(const fips::TamperEvent& e) {
+  AuditEvent a;
+  a.event = "tamper";
+  a.durable = true;
+  a.status = e.response == fips::TamperResponse::kZeroize ? Status::kZeroized
+                                                          : Status::kTamperLocked;
+  a.detail.set(protocol::kSensor, cbor::Value::text(e.sensor))
+      .set(protocol::kResponse, cbor::Value::text(std::string(fips::response_name(e.response))))
+      .set(protocol::kMessage, cbor::Value::text(e.detail.substr(0, 128)));
+  if (const Status s = audit(std::move(a)); !ok(s)) {
+    std::fprintf(stderr, "ihsmd: the tamper event was not recorded in the audit log: %s\n",
+                 std::string(status_name(s)).c_str());
+  }
+}
+
 Status Device::audit(AuditEvent event) {
+  // Zeroization closes the store under this lock (exclusively): a record
+  // from another thread (the tamper monitor) never meets a closing store.
+  std::shared_lock store_lock(store_lifetime_mutex_);
   if (!store_) return Status::kInternalError;
   audit::Record r;
   r.time_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -238,6 +280,8 @@ Status Device::audit(AuditEvent event) {
 }
 
 Status Device::audit_checkpoint(bool rotate, store::AuditHead& out) {
+  std::shared_lock store_lock(store_lifetime_mutex_);
+  if (!store_) return Status::kInternalError;
   auto head = std::make_shared<store::AuditHead>();
   std::vector<store::WriteOp> ops;
   ops.push_back(store::SignAuditHead{rotate, head});
@@ -424,6 +468,14 @@ Status Device::load_partitions() {
 
 Status Device::save_partitions() {
   std::lock_guard save_lock(save_mutex_);
+  if (zeroized_) return Status::kZeroized;
+  // The integrity sensor at each save: a state file changed behind the
+  // device's back is reported, and not overwritten (it is the evidence).
+  if (std::string detail; fips::IntegritySensor(*state_).changed(detail)) {
+    tamper_.report(fips::kSensorIntegrity, detail + " (seen at a save)");
+    const Status refusal = fips::device_state().refusal();
+    return fips::device_state().operational() ? Status::kStorageFailure : refusal;
+  }
   auto records = cbor::Value::array();
   PartitionId next_id = 0;
   {
@@ -650,6 +702,86 @@ void Device::close_connection_sessions(ConnectionId connection) {
       ++it;
     }
   }
+}
+
+Status Device::zeroize(std::string_view reason) {
+  // From this instant the gate refuses every key and cryptographic service.
+  fips::device_state().enter_zeroized(reason);
+  // Commands already past the gate finish first.
+  std::unique_lock commands(command_mutex_);
+  {
+    std::lock_guard save_lock(save_mutex_);
+    if (zeroized_) return Status::kOk;
+    zeroized_ = true;  // no state file is written again
+  }
+  std::fprintf(stderr, "ihsmd: ZEROIZING the device (%.*s)\n", static_cast<int>(reason.size()),
+               reason.data());
+  // The log outlives the device: the zeroize record, then everything live
+  // into a signed archive (audit-<first>-<last>.cbor: events, no secret),
+  // which the destruction below keeps. Before the marker, while the log
+  // and the Alias key still exist.
+  {
+    AuditEvent e;
+    e.event = "zeroize";
+    e.durable = true;
+    e.detail.set(protocol::kReason, cbor::Value::text(std::string(reason.substr(0, 128))));
+    store::AuditHead head;
+    if (!ok(audit(std::move(e))) || !ok(audit_checkpoint(true, head))) {
+      std::fprintf(stderr, "ihsmd: zeroize: the audit log could not be archived\n");
+    }
+  }
+  // The marker first: a crash half-way through still comes back zeroized.
+  const Status marker = fips::write_zeroized_marker(state_->path(), reason);
+
+  // In memory: sessions (with their operations), every partition (its
+  // objects, token cache, masking key and seed, identity key, PIN
+  // verifiers), the store, the roots and the device's own keys.
+  std::map<SessionId, std::shared_ptr<SessionState>> sessions;
+  std::map<PartitionId, std::shared_ptr<Partition>> partitions;
+  {
+    std::unique_lock lock(mutex_);
+    sessions.swap(sessions_);
+    partitions.swap(partitions_);
+  }
+  for (auto& [id, session] : sessions) {
+    session->closed = true;
+    std::lock_guard op(session->operation_mutex);
+    session->encrypt_operation.reset();
+    session->decrypt_operation.reset();
+    session->digest_operation.reset();
+  }
+  for (auto& [id, partition] : partitions) partition->zeroize();
+  sessions.clear();
+  partitions.clear();
+  {
+    std::unique_lock store_lock(store_lifetime_mutex_);
+    store_.reset();  // drains the writer thread and closes SQLite
+  }
+  storage_key_ = SecretBytes();
+  masking_root_ = SecretBytes();
+  backup_root_ = SecretBytes();
+  // EVP_PKEY_free cleanses the private key material.
+  alias_key_.reset();
+  identity_key_.reset();
+  pin_transport_key_.reset();
+  identity_public_der_.clear();
+  pin_transport_public_der_.clear();
+  pin_transport_signature_.clear();
+  alias_cert_der_.clear();
+  deviceid_cert_der_.clear();
+  fingerprint_.clear();
+  if (!ok(crypto::reseed_drbgs())) std::fprintf(stderr, "ihsmd: zeroize: DRBG reseed failed\n");
+
+  // On disk: every state file overwritten, fsync'ed, unlinked.
+  state_->forget_tracked();
+  size_t destroyed = 0;
+  const Status files = fips::destroy_state_files(state_->path(), destroyed);
+  std::fprintf(stderr,
+               "ihsmd: zeroized: %zu state file%s destroyed%s; serving the zeroized state until "
+               "`ihsmd --provision`\n",
+               destroyed, destroyed == 1 ? "" : "s",
+               ok(files) && ok(marker) ? "" : " (A STATE FILE COULD NOT BE DESTROYED)");
+  return ok(marker) ? files : marker;
 }
 
 }  // namespace ihsm::device

@@ -16,6 +16,8 @@
 #include "device/crypto/algorithms.h"
 #include "device/crypto/backend.h"
 #include "device/hardening.h"
+#include "device/fips/sensors.h"
+#include "device/fips/tamper.h"
 #include "device/state_dir.h"
 #include "device/store/object_store.h"
 #include "device/vault/credential.h"
@@ -39,6 +41,7 @@ struct DeviceConfig {
   // The audit log (docs/security-policy.md, "Audit log").
   uint64_t audit_checkpoint_every = 256;  // a signed checkpoint every this many records
   uint64_t audit_max_records = 100000;    // live records before a rotation into an archive
+  fips::TamperConfig tamper;
 };
 
 // One security-relevant event for the audit log. Never key material or a
@@ -177,6 +180,29 @@ class Device {
   Status audit(AuditEvent event);
   // Signs the current head (and with `rotate` first archives the live log).
   Status audit_checkpoint(bool rotate, store::AuditHead& out);
+  // A tamper event, as a durable "tamper" record (TamperPolicy's recorder).
+  void record_tamper(const fips::TamperEvent& e);
+
+  // Tamper response (docs/security-policy.md): the one policy, and the
+  // officer-login sensor the Login command feeds.
+  fips::TamperPolicy& tamper() { return tamper_; }
+  const fips::TamperPolicy& tamper() const { return tamper_; }
+  fips::OfficerLoginSensor& officer_logins() { return officer_logins_; }
+  const StateDir& state_dir() const { return *state_; }
+
+  // Every command holds this shared while it runs (dispatch), zeroize()
+  // exclusively: the destruction never races a command that holds a key,
+  // the store or a root.
+  std::shared_mutex& command_mutex() { return command_mutex_; }
+
+  // Zeroization (docs/security-policy.md, "Zeroization"): latches the
+  // zeroized state at once, waits for running commands, then ends every
+  // session, drops every key object and partition, closes the store,
+  // cleanses every root and key of the device, and destroys the state
+  // files on disk (fips/zeroize.h), leaving the ZEROIZED marker.
+  // Idempotent. Never call it from inside a command other than Zeroize
+  // (the command lock): tamper events go through TamperPolicy.
+  Status zeroize(std::string_view reason);
 
  private:
   Status provision();
@@ -228,7 +254,14 @@ class Device {
   std::map<SessionId, std::shared_ptr<SessionState>> sessions_;
   PartitionId next_partition_id_ = 1;
   std::mutex save_mutex_;
+  bool zeroized_ = false;  // under save_mutex_: no state file is written again
   std::atomic<ConnectionId> next_connection_{0};
+  std::shared_mutex command_mutex_;
+  // Held shared by audit() and audit_checkpoint(), which other threads
+  // call outside any command; exclusively while zeroize() closes the store.
+  std::shared_mutex store_lifetime_mutex_;
+  fips::TamperPolicy tamper_;
+  fips::OfficerLoginSensor officer_logins_{tamper_};
 };
 
 }  // namespace ihsm::device

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <string_view>
+#include <shared_mutex>
 
 #include "device/commands/commands.h"
 #include "device/fips/state.h"
@@ -190,16 +191,43 @@ DispatchResult dispatch(Device& device, ConnectionState& connection,
 
   CommandContext ctx{device, connection, *op, header, nullptr, nullptr, nullptr};
   Reply reply;
-  Status status = gate(ctx, in);
-  if (ok(status)) status = find_handler(op->opcode)(ctx, in, reply);
-  if (const AuditedOpcode* a = audited(op->opcode)) audit_command(ctx, *a, request, reply, status);
-  // A refusal in the error state names the self-test that failed.
-  if ((status == Status::kDeviceError || status == Status::kSelfTestFailed) &&
-      reply.body.find(protocol::kMessage) == nullptr) {
-    reply.body.set(
-        protocol::kMessage,
-        cbor::Value::text("self-test " + fips::device_state().failed_test() +
-                          " failed: the device is in its error state until it restarts"));
+  Status status = Status::kOk;
+  {
+    // Zeroization waits for every command past the gate; Zeroize itself
+    // takes that lock exclusively inside.
+    std::shared_lock<std::shared_mutex> running;
+    if (op->opcode != protocol::Opcode::kZeroize) {
+      running = std::shared_lock(device.command_mutex());
+    }
+    status = gate(ctx, in);
+    if (ok(status)) status = find_handler(op->opcode)(ctx, in, reply);
+    // Recorded under the command lock: a zeroization (which takes the log
+    // with it) is never half-way while a record is written.
+    if (const AuditedOpcode* a = audited(op->opcode);
+        a != nullptr && fips::device_state().state() != fips::State::kZeroized) {
+      audit_command(ctx, *a, request, reply, status);
+    }
+    ctx.session.reset();
+    ctx.partition.reset();
+    ctx.key.reset();
+  }
+  // A refusal in a latched state says why.
+  if (reply.body.find(protocol::kMessage) == nullptr) {
+    const fips::DeviceState& state = fips::device_state();
+    if (status == Status::kDeviceError || status == Status::kSelfTestFailed) {
+      reply.body.set(
+          protocol::kMessage,
+          cbor::Value::text("self-test " + state.failed_test() +
+                            " failed: the device is in its error state until it restarts"));
+    } else if (status == Status::kZeroized) {
+      reply.body.set(protocol::kMessage,
+                     cbor::Value::text("the device is zeroized (" + state.reason() +
+                                       "): it serves nothing until `ihsmd --provision`"));
+    } else if (status == Status::kTamperLocked) {
+      reply.body.set(protocol::kMessage,
+                     cbor::Value::text("tamper event (" + state.reason() +
+                                       "): the device is locked until it restarts"));
+    }
   }
   // A challenge answers exactly one envelope-carrying command, whatever
   // became of it: a recorded envelope can never be replayed.

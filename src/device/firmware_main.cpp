@@ -15,6 +15,7 @@
 #include "device/hardening.h"
 #include "device/server.h"
 #include "protocol/fields.h"
+#include "device/tamper_monitor.h"
 
 using namespace ihsm;
 
@@ -98,6 +99,10 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
       }
     }
   }
+  // The tamper sensors run from here on (the intrusion input is created
+  // now, in the state directory the daemon's user owns).
+  device::TamperMonitor tamper_monitor(dev);
+  if (!ok(s = tamper_monitor.start())) return 1;
   device::Server server(dev, boot->listener);
   // Up, serving and self-tested: this image may now become the device's
   // minimum. An image in its error state never raises it, so the image
@@ -138,7 +143,8 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
     return 1;
   }
   const size_t partitions = dev.partitions().size();
-  const bool operational = device::fips::device_state().operational();
+  const device::fips::DeviceState& state = device::fips::device_state();
+  const bool operational = state.operational();
   std::fprintf(stderr,
                "ihsmd: ready: serving %s (state %s, %zu partition%s, firmware %s svn %u, "
                "measurement %s..., self-tests %.1f ms, %s, seccomp %s)\n",
@@ -146,11 +152,12 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
                partitions == 1 ? "" : "s", dev.firmware_version().c_str(), dev.security_version(),
                hex_prefix(dev.measurement(), 8).c_str(), self_test_ms,
                operational ? "operational"
-                           : ("ERROR STATE: self-test " +
-                              device::fips::device_state().failed_test() + " failed")
-                                 .c_str(),
+               : state.state() == device::fips::State::kError
+                   ? ("ERROR STATE: self-test " + state.failed_test() + " failed").c_str()
+                   : (std::string(state.name()) + ": " + state.reason()).c_str(),
                device::hardening::sanitizer_build() ? "log-only (sanitizer build)" : "enforcing");
   server.run();
+  tamper_monitor.stop();
   // A clean stop leaves a signed head: records cut off the end while the
   // device is down are then missing below a checkpoint.
   device::AuditEvent stop_event;

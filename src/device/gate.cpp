@@ -23,21 +23,29 @@ Status check_role(Access access, Role role) {
   }
 }
 
-// What a device in its error state still answers (docs/security-policy.md,
-// "Error state"): its status, the device report and the certificates that
-// verify it, the self-test, closing a session, and reading the audit log
-// (no cryptography: the verifier checks it on the host). Nothing that uses
-// a key of a partition, the DRBG or a PIN.
-bool answers_in_error_state(protocol::Opcode op) {
+// What a device in a latched state still answers (docs/security-policy.md,
+// "Error state", "Zeroization", "Tamper response"): its status, the tamper
+// events, the self-test, closing a session and zeroizing it; while the store exists
+// (not zeroized) the audit log (no cryptography: the verifier checks it on
+// the host); while its
+// DICE identity exists (error, tamper-locked) also the device report and
+// the certificates that verify it. Nothing that uses a key of a partition,
+// the DRBG or a PIN.
+bool answers_in_latched_state(protocol::Opcode op, fips::State state) {
   using protocol::Opcode;
   switch (op) {
     case Opcode::kGetDeviceInfo:
     case Opcode::kSelfTest:
+    case Opcode::kSessionClose:
+    case Opcode::kZeroize:
+    case Opcode::kTamperStatus:
+      return true;
     case Opcode::kAttestDevice:
     case Opcode::kGetCertificates:
-    case Opcode::kSessionClose:
     case Opcode::kAuditRead:
-      return true;
+      // A zeroized device has no Alias key and no DeviceID (nothing to sign
+      // with) and no store (the audit log went with it).
+      return state != fips::State::kZeroized;
     default:
       return false;
   }
@@ -54,10 +62,12 @@ Status resolve_key(const CommandContext& ctx, uint64_t handle,
 
 Status gate(CommandContext& ctx, const cbor::MapReader& in) {
   if (!in.is_map()) return Status::kMalformedBody;
-  // A failed self-test latched the error state: no cryptographic or key
-  // service until the device restarts.
-  if (!fips::device_state().operational() && !answers_in_error_state(ctx.op.opcode)) {
-    return Status::kDeviceError;
+  // A failed self-test, a tamper event or a zeroization latched the
+  // state: no cryptographic or key service (DEVICE_ERROR, TAMPER_LOCKED,
+  // ZEROIZED).
+  const fips::DeviceState& state = fips::device_state();
+  if (!state.operational() && !answers_in_latched_state(ctx.op.opcode, state.state())) {
+    return state.refusal();
   }
   switch (ctx.op.access) {
     case Access::kAnyone:

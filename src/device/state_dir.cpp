@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "device/crypto/algorithms.h"
+
 namespace ihsm::device {
 namespace {
 
@@ -25,7 +27,46 @@ bool write_all(int fd, const uint8_t* p, size_t n) {
   return true;
 }
 
+bool is_tracked(const std::string& name) {
+  return name == "boot.cbor" || name == "device.cbor" || name == "partitions.cbor";
+}
+
 }  // namespace
+
+void StateDir::note(const std::string& name, std::span<const uint8_t> data, bool wrote) const {
+  if (!is_tracked(name)) return;
+  Bytes digest;
+  if (!ok(crypto::digest(crypto::Hash::kSha256, data, digest))) return;
+  const auto it = tracked_.find(name);
+  // A read of a file the device knows must find what it last wrote or
+  // read; one that differs is a change, not a new baseline.
+  if (!wrote && it != tracked_.end() && it->second != digest) {
+    changed_on_read_.insert(name);
+    return;
+  }
+  tracked_[name] = std::move(digest);
+}
+
+std::vector<std::string> StateDir::changed_files() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> changed(changed_on_read_.begin(), changed_on_read_.end());
+  for (const auto& [name, expected] : tracked_) {
+    if (changed_on_read_.count(name) != 0) continue;
+    Bytes now, digest;
+    // A file that vanished or cannot be read has changed too.
+    if (!ok(read_untracked(name, now)) || !ok(crypto::digest(crypto::Hash::kSha256, now, digest)) ||
+        digest != expected) {
+      changed.push_back(name);
+    }
+  }
+  return changed;
+}
+
+void StateDir::forget_tracked() const {
+  std::lock_guard lock(mutex_);
+  tracked_.clear();
+  changed_on_read_.clear();
+}
 
 StateDir::~StateDir() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -54,6 +95,13 @@ bool StateDir::exists(const std::string& name) const {
 }
 
 Status StateDir::read(const std::string& name, Bytes& out, size_t max_size) const {
+  std::lock_guard lock(mutex_);
+  const Status s = read_untracked(name, out, max_size);
+  if (ok(s)) note(name, out, false);
+  return s;
+}
+
+Status StateDir::read_untracked(const std::string& name, Bytes& out, size_t max_size) const {
   const std::string file = path_ + "/" + name;
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Status::kStorageFailure;
@@ -78,6 +126,7 @@ Status StateDir::read(const std::string& name, Bytes& out, size_t max_size) cons
 }
 
 Status StateDir::write_atomic(const std::string& name, std::span<const uint8_t> data) const {
+  std::lock_guard lock(mutex_);
   const std::string final_path = path_ + "/" + name;
   const std::string temp_path = final_path + ".tmp";
   const int fd =
@@ -92,6 +141,7 @@ Status StateDir::write_atomic(const std::string& name, std::span<const uint8_t> 
   if (dir < 0) return Status::kStorageFailure;
   const bool synced = ::fsync(dir) == 0;
   ::close(dir);
+  note(name, data, true);
   return synced ? Status::kOk : Status::kStorageFailure;
 }
 

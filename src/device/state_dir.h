@@ -4,8 +4,12 @@
 // directory): a state file is never half-written.
 #pragma once
 
+#include <map>
+#include <mutex>
+#include <set>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ihsm/status.h"
 #include "ihsm/types.h"
@@ -29,9 +33,27 @@ class StateDir {
   Status read(const std::string& name, Bytes& out, size_t max_size = 16 * 1024 * 1024) const;
   Status write_atomic(const std::string& name, std::span<const uint8_t> data) const;
 
+  // The integrity sensor's record (fips/sensors.h): for the device's own
+  // state files (boot.cbor, device.cbor, partitions.cbor) a SHA-256 of
+  // what the device last read or wrote. The tracked files whose content
+  // (or existence) differs from that now.
+  std::vector<std::string> changed_files() const;
+  // Forgets every record (zeroization destroys the files on purpose).
+  void forget_tracked() const;
+
  private:
+  Status read_untracked(const std::string& name, Bytes& out,
+                        size_t max_size = 16 * 1024 * 1024) const;
+  // mutex_ held: records what the device read or wrote of a tracked file.
+  void note(const std::string& name, std::span<const uint8_t> data, bool wrote) const;
+
   std::string path_;
   int lock_fd_ = -1;
+  // Held across a tracked file's write and its new hash (and across a
+  // check), so the sensor never sees a file between the two.
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, Bytes> tracked_;
+  mutable std::set<std::string> changed_on_read_;
 };
 
 // The default state directory: /var/lib/ihsm for root,

@@ -419,6 +419,33 @@ Result<Client> Client::connect(const std::string& socket_path) {
   return Client(std::make_shared<Connection>(std::move(channel)));
 }
 
+namespace {
+
+Status read_tamper_events(Reader& m, bool with_detail, std::vector<TamperEventInfo>& out) {
+  const auto* events = m.array(field::kTamperEvents);
+  if (events == nullptr) return m.status();
+  if (events->size() > protocol::kMaxTamperEvents) {
+    m.invalid(field::kTamperEvents, "has too many entries");
+    return m.status();
+  }
+  for (const auto& e : *events) {
+    Reader r(e);
+    TamperEventInfo one;
+    r.text(field::kSensor, one.sensor, kMaxText);
+    r.uint(field::kTime, one.time);
+    r.text(field::kResponse, one.response, kMaxText);
+    if (with_detail) r.opt_text(field::kMessage, one.detail, kMaxText);
+    if (!r.good()) {
+      m.invalid(field::kTamperEvents, "holds a malformed event");
+      return m.status();
+    }
+    out.push_back(std::move(one));
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
 Result<DeviceInfo> Client::device_info() {
   auto r = connection_->call(Opcode::kGetDeviceInfo, 0, cbor::Value::map());
   if (!r) return failure<DeviceInfo>(r);
@@ -445,6 +472,10 @@ Result<DeviceInfo> Client::device_info() {
     m.boolean(field::kNoNewPrivs, h.no_new_privs);
     m.boolean(field::kSyscallFilter, h.syscall_filter);
     info.hardening = h;
+  }
+  if (r.value().find(field::kTamperEvents) != nullptr) {
+    const Status s = read_tamper_events(m, false, info.tamper_events);
+    if (!ok(s)) return failure<DeviceInfo>(m);
   }
   if (!m.good()) return failure<DeviceInfo>(m);
   return info;
@@ -602,6 +633,47 @@ Result<SelfTestReport> Client::self_test() {
   if (out.passed == !out.failed_test.empty()) {
     return {Status::kTransportError, bad_response("self-test result and failed test disagree")};
   }
+  return out;
+}
+
+Result<std::string> Client::zeroize(const std::string& reason) {
+  if (reason.size() > protocol::kMaxReason) {
+    return {Status::kFieldTooLarge, detail("a reason is at most 128 bytes")};
+  }
+  cbor::Value body = cbor::Value::map();
+  if (!reason.empty()) body.set(field::kReason, cbor::Value::text(reason));
+  auto r = connection_->call(Opcode::kZeroize, 0, body);
+  if (!r) return failure<std::string>(r);
+  Reader m(r.value());
+  std::string recorded, state;
+  m.text(field::kState, state, kMaxText);
+  m.text(field::kReason, recorded, kMaxText);
+  if (!m.good()) return failure<std::string>(m);
+  if (state != "zeroized") {
+    return {Status::kTransportError, bad_response("zeroize answered state " + state)};
+  }
+  return recorded;
+}
+
+Result<TamperStatusReport> Client::tamper_status() {
+  auto r = connection_->call(Opcode::kTamperStatus, 0, cbor::Value::map());
+  if (!r) return failure<TamperStatusReport>(r);
+  TamperStatusReport out;
+  Reader m(r.value());
+  m.text(field::kState, out.state, kMaxText);
+  if (!ok(read_tamper_events(m, true, out.events))) return failure<TamperStatusReport>(m);
+  if (const auto* policy = m.array(field::kTamperPolicy)) {
+    if (policy->size() > 16) m.invalid(field::kTamperPolicy, "has too many entries");
+    for (const auto& p : *policy) {
+      Reader e(p);
+      std::string sensor, response;
+      e.text(field::kSensor, sensor, kMaxText);
+      e.text(field::kResponse, response, kMaxText);
+      if (!e.good()) return failure<TamperStatusReport>(e);
+      out.policy.emplace_back(std::move(sensor), std::move(response));
+    }
+  }
+  if (!m.good()) return failure<TamperStatusReport>(m);
   return out;
 }
 

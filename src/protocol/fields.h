@@ -111,7 +111,12 @@ enum Field : uint64_t {
   kPassed = 100,             // bool: a self-test (or all of them) passed
   kElapsedUs = 101,          // uint: how long the self-tests took, microseconds
   kFailedTest = 102,         // text: the first self-test that failed
-  // 103-109: zeroization and tamper. 110-119: the audit log.
+  kReason = 103,             // text: why the device was zeroized (Zeroize; GetDeviceInfo)
+  kTamperEvents = 104,       // array of maps {kSensor, kTime, kResponse, kMessage}: tamper events
+  kSensor = 105,             // text: a tamper sensor ("intrusion", "debugger", ...)
+  kTime = 106,               // uint: seconds since the Unix epoch
+  kResponse = 107,           // text: a tamper response ("zeroize" or "lock")
+  kTamperPolicy = 108,       // array of maps {kSensor, kResponse}: the configured policy
   kAuditRecords = 110,      // array of audit record maps (src/common/audit.h)
   kAuditCheckpoints = 111,  // array of bytes: signed checkpoints (COSE_Sign1)
   kAuditHead = 112,         // bytes: a checkpoint signed over the current head
@@ -153,5 +158,7 @@ constexpr size_t kMaxBackupPageBytes = 768 * 1024;           // and their bytes 
 constexpr size_t kMinBackupSecret = 8;
 constexpr size_t kMaxAuditPage = 512;              // records per AuditRead page
 constexpr size_t kMaxAuditPageBytes = 768 * 1024;  // and their bytes
+constexpr size_t kMaxReason = 128;       // the caller's reason of a Zeroize
+constexpr size_t kMaxTamperEvents = 64;  // tamper events a device keeps and reports
 
 }  // namespace ihsm::protocol

@@ -41,8 +41,10 @@ enum class Access : uint8_t {
   X(PartitionBackup, 0x0015, kOwner, 0)                  \
   X(PartitionRestore, 0x0016, kOwner, 0)                 \
   X(FirmwareUpdate, 0x0017, kOwner, 0)                   \
+  X(Zeroize, 0x0018, kOwner, 0)                          \
   X(AuditRead, 0x0019, kOwner, 0)                        \
   X(AuditCheckpoint, 0x001A, kOwner, 0)                  \
+  X(TamperStatus, 0x001B, kOwner, 0)                     \
   X(SessionOpen, 0x0020, kAnyone, 0)                     \
   X(SessionClose, 0x0021, kSession, 0)                   \
   X(Login, 0x0022, kSession, 0)                          \

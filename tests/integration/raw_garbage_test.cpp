@@ -148,10 +148,10 @@ TEST_F(Garbage, TenThousandHostileFramesLeaveTheDaemonServing) {
       } else {
         body = random_bytes(pick(6) == 0 ? pick(4096) : pick(64));
       }
-      // SessionClose, Logout and PartitionDelete would only end the
-      // experiment early; they are covered elsewhere.
+      // SessionClose, Logout, PartitionDelete and Zeroize would only end
+      // the experiment early; they are covered elsewhere.
       if (h.opcode == op(Opcode::kSessionClose) || h.opcode == op(Opcode::kLogout) ||
-          h.opcode == op(Opcode::kPartitionDelete)) {
+          h.opcode == op(Opcode::kPartitionDelete) || h.opcode == op(Opcode::kZeroize)) {
         h.opcode = op(Opcode::kSessionInfo);
       }
       WireFrame f;

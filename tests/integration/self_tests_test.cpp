@@ -54,10 +54,12 @@ const std::set<std::string> kReportRelies = {"ecdsa-p384-sha-384", "sha-384",   
                                              "drbg-health",        "rng-health", "pct-ec"};
 
 // What a device in its error state still answers; everything else is
-// DEVICE_ERROR.
-const std::set<Opcode> kAnswerInError = {Opcode::kGetDeviceInfo, Opcode::kSelfTest,
-                                         Opcode::kAttestDevice,  Opcode::kGetCertificates,
-                                         Opcode::kSessionClose,  Opcode::kAuditRead};
+// DEVICE_ERROR. (Zeroize answers too, but the sweep does not send it: it
+// would zeroize the device; ZeroizeAnswersInTheErrorState checks it.)
+const std::set<Opcode> kAnswerInError = {
+    Opcode::kGetDeviceInfo, Opcode::kSelfTest,     Opcode::kAttestDevice, Opcode::kGetCertificates,
+    Opcode::kSessionClose,  Opcode::kTamperStatus, Opcode::kZeroize,
+    Opcode::kAuditRead};
 
 // IHSM_FAULT_INJECT for the daemons started while it lives (they inherit
 // this process's environment).
@@ -120,7 +122,7 @@ class SelfTests : public LibTest {
   void expect_only_status_served(const std::string& failed) {
     RawConn c(socket_path());
 #define IHSM_TEST_SWEEP(name, code, access, usage)                                        \
-  {                                                                                       \
+  if (Opcode::k##name != Opcode::kZeroize) {                                              \
     const WireFrame f = c.call(Opcode::k##name);                                          \
     if (kAnswerInError.count(Opcode::k##name) == 0) {                                     \
       EXPECT_EQ(f.st(), Status::kDeviceError) << #name << ": " << f.status_str();         \
@@ -211,6 +213,20 @@ TEST_F(SelfTests, EachFailedSelfTestLatchesTheErrorStateAndKeepsTheMinimumSecuri
   ASSERT_TRUE(reboot({"--firmware-dir", svn2}));
   EXPECT_EQ(info().state, "operational");
   EXPECT_EQ(info().min_security_version, 2u);
+}
+
+// FIPS 140-3: zeroization is still available in the error state.
+TEST_F(SelfTests, ZeroizeAnswersInTheErrorState) {
+  Client setup = connect();
+  make_partition(setup, "p");
+  ASSERT_TRUE(reboot({"--firmware-dir", faulty_dir()}, "aes-gcm"));
+  EXPECT_EQ(info().state, "error");
+  Client c = connect();
+  EXPECT_OK(c.tamper_status());
+  ASSERT_OK(c.zeroize("from the error state"));
+  EXPECT_EQ(info().state, "zeroized");
+  EXPECT_FALSE(fs::exists(state_dir() + "/boot.cbor"));
+  EXPECT_FALSE(fs::exists(state_dir() + "/partitions.cbor"));
 }
 
 TEST_F(SelfTests, TheProductionImageHasNoFaultHook) {

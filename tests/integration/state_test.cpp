@@ -75,6 +75,14 @@ TEST_F(State, FilesArePrivate) {
   for (const auto& entry : std::filesystem::directory_iterator(state_dir())) {
     struct stat fst {};
     ASSERT_EQ(::lstat(entry.path().c_str(), &fst), 0);
+    if (entry.path().filename() == "intrusion") {
+      // The tamper sensor's intrusion input (docs/security-policy.md): a
+      // FIFO, private like the files; it holds no data (and a read would block).
+      EXPECT_TRUE(S_ISFIFO(fst.st_mode));
+      EXPECT_EQ(fst.st_mode & 07777, 0600u) << std::oct << (fst.st_mode & 07777);
+      EXPECT_EQ(fst.st_uid, ::geteuid());
+      continue;
+    }
     EXPECT_TRUE(S_ISREG(fst.st_mode)) << entry.path();
     EXPECT_EQ(fst.st_mode & 07777, 0600u)
         << entry.path() << " mode " << std::oct << (fst.st_mode & 07777);

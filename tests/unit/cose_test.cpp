@@ -537,7 +537,10 @@ TEST(CosePayload, DeviceReportRejects) {
   cose::DeviceReport d{Bytes(128, 0), Bytes(48, 1), 5, 6, std::string(64, 'v'), 2, 2};
   cose::DeviceReport out;
   ASSERT_EQ(cose::decode_device_report(cose::encode_device_report(d), out), Status::kOk);
-  d.state = 3;
+  d.state = 3;  // tamper-locked
+  ASSERT_EQ(cose::decode_device_report(cose::encode_device_report(d), out), Status::kOk);
+  EXPECT_EQ(cose::device_state_name(out.state), "tamper-locked");
+  d.state = 4;
   EXPECT_NE(cose::decode_device_report(cose::encode_device_report(d), out), Status::kOk);
   d.state = 0;
   d.firmware_version += "v";

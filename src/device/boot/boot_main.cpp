@@ -16,6 +16,8 @@
 #include "device/boot/prepare.h"
 #include "device/boot/secure_boot.h"
 #include "device/hardening.h"
+#include "device/fips/tamper.h"
+#include "device/fips/zeroize.h"
 #include "transport/unix_socket.h"
 
 using namespace ihsm;
@@ -88,6 +90,9 @@ int main(int argc, char** argv) {
   config.socket_path = transport::daemon_default_socket_path();
   std::string socket_mode = "0666", firmware_dir, firmware_trust, user_name = "ihsm";
 
+  std::string tamper_response;
+  bool provision = false;
+
   CLI::App app{"ihsmd: the ihsm device daemon (runs in the foreground, logs to stderr)"};
   app.add_option("--state-dir", config.state_dir,
                  "Device state directory (provisioned on first start)")
@@ -140,7 +145,32 @@ int main(int argc, char** argv) {
                  "Live audit records before they rotate into an archive file in the state dir")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 32));
+  app.add_flag("--provision", provision,
+               "Provision a new device (new device unique secret) in a state directory whose "
+               "device was zeroized; without it a zeroized device only reports that state");
+  CLI::Option* tamper_response_option =
+      app.add_option("--tamper-response", tamper_response,
+                     "Tamper response per sensor, e.g. "
+                     "intrusion=zeroize,debugger=zeroize,integrity=lock,officer-login=lock (the "
+                     "defaults; each response is zeroize or lock)");
+  app.add_option("--tamper-officer-failures", config.tamper.officer_failures,
+                 "Consecutive failed officer logins, device-wide, that are a tamper event (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--intrusion-input", config.tamper.intrusion_input,
+                 "FIFO the platform writes a byte to when the chassis opens (default: "
+                 "<state-dir>/intrusion)");
+  app.add_option("--tamper-integrity-interval-ms", config.tamper.integrity_interval_ms,
+                 "How often the state files are checked against what the device last wrote")
+      ->capture_default_str()
+      ->check(CLI::Range(50, 3600000));
   CLI11_PARSE(app, argc, argv);
+
+  if (std::string why; tamper_response_option->count() > 0 &&
+                       !fips::parse_tamper_responses(tamper_response, config.tamper, why)) {
+    std::fprintf(stderr, "ihsmd: --tamper-response: %s\n", why.c_str());
+    return 2;
+  }
 
   {
     char* end = nullptr;
@@ -187,6 +217,33 @@ int main(int argc, char** argv) {
   if (!ok(s)) {
     std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
     return 1;
+  }
+
+  // A zeroized device stays zeroized across restarts: it reports that
+  // state and serves nothing until the operator provisions a new device.
+  if (std::string reason; fips::read_zeroized_marker(config.state_dir, reason)) {
+    if (!provision) {
+      if (!harden(h, run_as)) return 1;
+      return boot::serve_zeroized(h.listener, config.socket_path, h.hardening, reason);
+    }
+    // Whatever a crash during the zeroization left is destroyed now.
+    size_t leftovers = 0;
+    if (!ok(fips::destroy_state_files(config.state_dir, leftovers)) ||
+        !ok(fips::remove_zeroized_marker(config.state_dir))) {
+      std::fprintf(stderr, "ihsmd: cannot clear the zeroized state in %s\n",
+                   config.state_dir.c_str());
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "ihsmd: --provision: the zeroized device in %s is replaced by a new one (%zu "
+                 "leftover file%s destroyed)\n",
+                 config.state_dir.c_str(), leftovers, leftovers == 1 ? "" : "s");
+  } else if (provision && h.state.exists("boot.cbor")) {
+    std::fprintf(stderr,
+                 "ihsmd: --provision: %s holds a provisioned device; zeroize it first (ihsm "
+                 "zeroize --yes)\n",
+                 config.state_dir.c_str());
+    return 2;
   }
 
   std::string dir;

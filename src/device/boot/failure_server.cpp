@@ -16,18 +16,30 @@ namespace {
 
 using protocol::Opcode;
 
-cbor::Value answer(uint16_t opcode, const std::string& reason, Status& status) {
+// What is served: the state GetDeviceInfo names, why, and the status of
+// every other command.
+struct Failure {
+  std::string state;
+  std::string reason;
+  Status refusal;
+  int exit_code;  // once stopped: a boot failure is one, a zeroized device is not
+};
+
+cbor::Value answer(uint16_t opcode, const Failure& failure, Status& status) {
   auto body = cbor::Value::map();
   if (opcode != static_cast<uint16_t>(Opcode::kGetDeviceInfo)) {
-    status = Status::kBootFailed;
-    body.set(protocol::kMessage, cbor::Value::text(reason));
+    status = failure.refusal;
+    body.set(protocol::kMessage, cbor::Value::text(failure.reason));
     return body;
   }
   status = Status::kOk;
   body.set(protocol::kProtocolRevision, cbor::Value::uint(protocol::kRevision));
   body.set(protocol::kFirmwareVersion, cbor::Value::text(""));
-  body.set(protocol::kState, cbor::Value::text("boot-failed"));
-  body.set(protocol::kMessage, cbor::Value::text(reason));
+  body.set(protocol::kState, cbor::Value::text(failure.state));
+  body.set(protocol::kMessage, cbor::Value::text(failure.reason));
+  if (failure.refusal == Status::kZeroized) {
+    body.set(protocol::kReason, cbor::Value::text(failure.reason));
+  }
   body.set(protocol::kIdentityKey, cbor::Value::bytes(Bytes{}));
   body.set(protocol::kPinTransportKey, cbor::Value::bytes(Bytes{}));
   body.set(protocol::kIsOwner, cbor::Value::boolean(false));
@@ -37,13 +49,13 @@ cbor::Value answer(uint16_t opcode, const std::string& reason, Status& status) {
 
 // One connection at a time: nothing here is worth parallel service, and a
 // client that stalls is cut off by the receive timeout.
-void serve_connection(transport::UnixSocketChannel& channel, const std::string& reason) {
+void serve_connection(transport::UnixSocketChannel& channel, const Failure& failure) {
   channel.set_receive_timeout_ms(5000);
   channel.set_frame_deadline(std::chrono::milliseconds(2000));
   protocol::Frame request;
   while (ok(channel.receive(request))) {
     Status status = Status::kOk;
-    const Bytes body = cbor::encode(answer(request.header.opcode, reason, status));
+    const Bytes body = cbor::encode(answer(request.header.opcode, failure, status));
     protocol::FrameHeader reply;
     reply.opcode = request.header.opcode;
     reply.flags = protocol::frame_flag::kResponse;
@@ -55,10 +67,8 @@ void serve_connection(transport::UnixSocketChannel& channel, const std::string& 
   }
 }
 
-}  // namespace
-
-int serve_boot_failure(transport::UnixSocketListener& listener, const std::string& socket_path,
-                       hardening::State& hardening, const std::string& reason) {
+int serve(transport::UnixSocketListener& listener, const std::string& socket_path,
+          hardening::State& hardening, const Failure& failure) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -79,12 +89,24 @@ int serve_boot_failure(transport::UnixSocketListener& listener, const std::strin
     sigwait(&signals, &sig);
     listener.close();
   });
-  std::fprintf(stderr, "ihsmd: boot failed: %s; serving only the failure on %s\n", reason.c_str(),
-               socket_path.c_str());
-  while (auto channel = listener.accept()) serve_connection(*channel, reason);
+  std::fprintf(stderr, "ihsmd: %s: %s; serving only that state on %s\n", failure.state.c_str(),
+               failure.reason.c_str(), socket_path.c_str());
+  while (auto channel = listener.accept()) serve_connection(*channel, failure);
   ::kill(::getpid(), SIGTERM);  // accept ended for another reason: wake the signal thread
   signal_thread.join();
-  return 1;
+  return failure.exit_code;
+}
+
+}  // namespace
+
+int serve_boot_failure(transport::UnixSocketListener& listener, const std::string& socket_path,
+                       hardening::State& hardening, const std::string& reason) {
+  return serve(listener, socket_path, hardening, {"boot-failed", reason, Status::kBootFailed, 1});
+}
+
+int serve_zeroized(transport::UnixSocketListener& listener, const std::string& socket_path,
+                   hardening::State& hardening, const std::string& reason) {
+  return serve(listener, socket_path, hardening, {"zeroized", reason, Status::kZeroized, 0});
 }
 
 }  // namespace ihsm::device::boot

@@ -21,6 +21,9 @@ Status open_pin_envelope(CommandContext& ctx, const cbor::MapReader& in, uint64_
 Status verify_pin(CommandContext& ctx, Partition& partition, Role role, const SecretBytes& pin,
                   Reply& out);
 cbor::Value partition_info_to_cbor(const PartitionInfo& info);
+// The tamper events seen, oldest first: {kSensor, kTime, kResponse} and,
+// for the owner's TamperStatus, the sensor's detail in kMessage.
+cbor::Value tamper_events_to_cbor(const Device& device, bool with_detail);
 cbor::Value key_info_to_cbor(const KeyInfo& info);
 // The partition named by Field::kPartition (owner commands); nullptr with
 // `status` kNoSuchPartition or the field's error.

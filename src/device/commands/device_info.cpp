@@ -11,14 +11,17 @@ Status GetDeviceInfo(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   const Device& d = ctx.device;
   out.body.set(kProtocolRevision, Value::uint(kRevision));
   out.body.set(kFirmwareVersion, Value::text(d.firmware_version()));
-  // In the error state: "error", and the self-test that put it there.
+  // In the error state: "error", and the self-test that put it there;
+  // "zeroized" or "tamper-locked" and why.
   const fips::DeviceState& state = fips::device_state();
-  if (state.operational()) {
-    out.body.set(kState, Value::text("operational"));
-  } else {
-    out.body.set(kState, Value::text("error"));
+  out.body.set(kState, Value::text(state.name()));
+  if (state.state() == fips::State::kError) {
     out.body.set(kMessage, Value::text(state.failed_test()));
+  } else if (!state.operational()) {
+    out.body.set(kMessage, Value::text(state.reason()));
+    out.body.set(kReason, Value::text(state.reason()));
   }
+  out.body.set(kTamperEvents, tamper_events_to_cbor(d, false));
   out.body.set(kMeasurement, Value::bytes(d.measurement()));
   out.body.set(kSecurityVersion, Value::uint(d.security_version()));
   out.body.set(kMinSecurityVersion, Value::uint(d.min_security_version()));

@@ -20,8 +20,7 @@ Status SelfTest(CommandContext&, const cbor::MapReader&, Reply& out) {
   out.body.set(kPassed, Value::boolean(report.passed()));
   if (!report.passed()) out.body.set(kFailedTest, Value::text(report.first_failure));
   out.body.set(kElapsedUs, Value::uint(static_cast<uint64_t>(report.elapsed.count())));
-  const bool operational = fips::device_state().operational();
-  out.body.set(kState, Value::text(operational ? "operational" : "error"));
+  out.body.set(kState, Value::text(fips::device_state().name()));
   // The outcome is in the body: the command itself succeeded.
   return Status::kOk;
 }

@@ -43,6 +43,14 @@ Status Login(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   s = open_pin_envelope(ctx, in, kPinEnvelope, ctx.partition->id, role, pin);
   if (!ok(s)) return s;
   s = verify_pin(ctx, *ctx.partition, role, pin, out);
+  // The officer-login tamper sensor counts failed officer logins (a wrong
+  // PIN, or an attempt on a locked officer) device-wide.
+  if (role == Role::kCryptoOfficer) {
+    if (s == Status::kPinIncorrect || s == Status::kPinLocked) {
+      ctx.device.officer_logins().failed(ctx.partition->id);
+    }
+    if (ok(s)) ctx.device.officer_logins().succeeded();
+  }
   if (!ok(s)) return s;
   ctx.session->role = role;
   return Status::kOk;

@@ -25,6 +25,12 @@ using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 // and never handed out. A repeated block latches the error state
 // (fips::conditional_test_failed("rng-health")): kSelfTestFailed.
 Status random_bytes(std::span<uint8_t> out);
+// Zeroization: reseeds, with prediction resistance (fresh entropy), the
+// primary DRBG and the calling thread's public and private DRBGs, so their
+// earlier internal state (V, Key) is gone. Other threads' DRBGs (one per
+// thread in OpenSSL) keep theirs until the thread ends (OpenSSL cleanses
+// a DRBG as it frees it).
+Status reseed_drbgs();
 
 // The CAVP known-answer procedure of CTR_DRBG (AES-128, derivation
 // function, prediction resistance), as SP 800-90A's health test asks: a

@@ -85,6 +85,16 @@ Status random_bytes(std::span<uint8_t> out) {
   return Status::kOk;
 }
 
+Status reseed_drbgs() {
+  bool good = true;
+  for (EVP_RAND_CTX* drbg :
+       {RAND_get0_primary(nullptr), RAND_get0_public(nullptr), RAND_get0_private(nullptr)}) {
+    good = drbg != nullptr && EVP_RAND_reseed(drbg, 1, nullptr, 0, nullptr, 0) == 1 && good;
+  }
+  ERR_clear_error();
+  return good ? Status::kOk : Status::kCryptoFailure;
+}
+
 Status ctr_drbg_known_answer(const DrbgKnownAnswer& in, std::span<uint8_t> out) {
   if (out.empty()) return Status::kInvalidArgument;
   RandCtx test = new_rand("TEST-RAND", nullptr);

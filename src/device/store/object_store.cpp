@@ -926,7 +926,7 @@ Status ObjectStore::sign_head(AuditHead* out) {
 }
 
 // A checkpoint at the head, every record up to it into
-// audit-<first>-<last>.cbor (with the checkpoints that cover them), those
+// audit-[<tag>-]<first>-<last>.cbor (with the checkpoints that cover them), those
 // records out of the table, then an audit-rotate record: the live log
 // starts at a record whose prev_hash is the archived last hash, anchored by
 // the checkpoint that stays in the table.
@@ -939,7 +939,9 @@ Status ObjectStore::rotate_audit() {
   if (Status s = writer_db_->read_upto(head.seq, file); !ok(s)) return s;
   if (file.records.empty()) return Status::kOk;
   const uint64_t first = file.records.front().seq, last = file.records.back().seq;
-  const std::string name = "audit-" + std::to_string(first) + "-" + std::to_string(last) + ".cbor";
+  const std::string tag = audit_hooks_.archive_tag.empty() ? "" : audit_hooks_.archive_tag + "-";
+  const std::string name =
+      "audit-" + tag + std::to_string(first) + "-" + std::to_string(last) + ".cbor";
   if (Status s = audit_hooks_.archive(name, audit::encode_log_file(file)); !ok(s)) return s;
   if (Status s = writer_db_->drop_upto(head.seq); !ok(s)) return s;
   audit_.live -= std::min<uint64_t>(audit_.live, file.records.size());

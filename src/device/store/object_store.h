@@ -112,6 +112,9 @@ struct AuditHooks {
   uint64_t checkpoint_every = 256;  // a signed checkpoint every this many records
   uint64_t max_records = 100000;    // live records before a rotation
   uint32_t device_uid = 0;          // the uid in records the device writes itself
+  // Names the device in archive names (audit-<tag>-<first>-<last>.cbor), so
+  // the archives a zeroized device leaves never clash with its successor's.
+  std::string archive_tag;
 };
 
 class ObjectStore {

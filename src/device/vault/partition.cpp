@@ -52,6 +52,19 @@ void Partition::remove_session_keys(SessionId session) {
                 [session](const auto& entry) { return entry.second->owner_session == session; });
 }
 
+void Partition::zeroize() {
+  std::lock_guard lock(mutex);
+  keys_.clear();
+  token_cache_.clear();
+  token_cache_order_.clear();
+  ++token_generation;
+  masking_seed = SecretBytes();
+  masking_key = SecretBytes();
+  identity_key.reset();
+  officer = Credential();
+  user = Credential();
+}
+
 PartitionInfo Partition::info(const LoginPolicy& policy) const {
   PartitionInfo i;
   i.id = id;

@@ -93,6 +93,11 @@ class Partition {
   }
   PartitionInfo info(const LoginPolicy& policy) const;  // caller holds `mutex`
 
+  // Zeroization: drops every session object and cached token object,
+  // cleanses the masking seed and key, frees the identity key and forgets
+  // both credentials. Caller holds no partition lock.
+  void zeroize();
+
  private:
   std::mutex officer_attempt_;
   std::mutex user_attempt_;

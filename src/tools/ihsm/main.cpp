@@ -645,6 +645,48 @@ int cmd_self_test(const Globals& g) {
   return r.passed ? 0 : 1;
 }
 
+// Zeroization destroys the device's keys for good: only with --yes.
+int cmd_zeroize(const Globals& g, bool yes, const std::string& reason) {
+  if (!yes) {
+    throw UsageError{
+        "zeroize destroys every key and secret of the device, in memory and on disk, for good "
+        "(every masked blob and backup becomes unusable); repeat with --yes to do it"};
+  }
+  Client client = connect(g);
+  const std::string recorded = need(client.zeroize(reason), "zeroize the device");
+  if (g.json) {
+    print_json({{"state", "zeroized"}, {"reason", recorded}});
+  } else {
+    std::cout << "device zeroized (" << recorded
+              << "); it serves nothing until ihsmd is started with --provision\n";
+  }
+  return 0;
+}
+
+int cmd_tamper_status(const Globals& g) {
+  Client client = connect(g);
+  const ihsm::TamperStatusReport r = need(client.tamper_status(), "read the tamper status");
+  if (g.json) {
+    json events = json::array(), policy = json::object();
+    for (const auto& e : r.events) {
+      events.push_back(
+          {{"sensor", e.sensor}, {"time", e.time}, {"response", e.response}, {"detail", e.detail}});
+    }
+    for (const auto& [sensor, response] : r.policy) policy[sensor] = response;
+    print_json({{"state", r.state}, {"events", events}, {"policy", policy}});
+  } else {
+    std::cout << "state: " << r.state << "\npolicy:";
+    for (const auto& [sensor, response] : r.policy) std::cout << " " << sensor << "=" << response;
+    std::cout << "\n"
+              << r.events.size() << " tamper event" << (r.events.size() == 1 ? "" : "s") << "\n";
+    for (const auto& e : r.events) {
+      std::cout << "  " << e.time << "  " << e.sensor << " -> " << e.response << ": " << e.detail
+                << "\n";
+    }
+  }
+  return 0;
+}
+
 struct PartitionCreateOptions {
   std::string name;
   uint32_t bind_uid = 0;
@@ -1646,6 +1688,22 @@ int main(int argc, char** argv) {
                      "run the device's known-answer self-tests again (a failure puts the device in "
                      "its error state)")
       ->callback([&] { action = [&] { return cmd_self_test(g); }; });
+
+  // zeroize, tamper status
+  bool zeroize_yes = false;
+  std::string zeroize_reason;
+  auto* zeroize = app.add_subcommand(
+      "zeroize",
+      "destroy every key and secret of the device for good (owner); it then serves nothing until "
+      "`ihsmd --provision`");
+  zeroize->add_flag("--yes", zeroize_yes, "really do it (refused without)");
+  zeroize->add_option("--reason", zeroize_reason, "recorded with the zeroization (<= 128 bytes)");
+  zeroize->callback([&] { action = [&] { return cmd_zeroize(g, zeroize_yes, zeroize_reason); }; });
+  auto* tamper = app.add_subcommand("tamper", "tamper sensors and responses");
+  tamper->require_subcommand(1);
+  tamper->add_subcommand("status", "the tamper events seen and the policy (owner)")->callback([&] {
+    action = [&] { return cmd_tamper_status(g); };
+  });
 
   // partition ...
   auto* partition = app.add_subcommand("partition", "create, list, delete and unlock partitions");
