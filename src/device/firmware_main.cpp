@@ -95,7 +95,9 @@ extern "C" __attribute__((visibility("default"))) int ihsm_firmware_entry(
       if (!ok(s = dev.audit(std::move(*e)))) {
         std::fprintf(stderr, "ihsmd: cannot write the audit log: %s\n",
                      std::string(status_name(s)).c_str());
-        return 1;
+        // A device tamper-locked at load (its partition records fail to
+        // authenticate) starts without its store, to report that state.
+        if (device::fips::device_state().operational()) return 1;
       }
     }
   }

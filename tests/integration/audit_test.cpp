@@ -281,11 +281,13 @@ class AuditRotationTest : public AuditTest {
       const std::string name = e.path().filename();
       if (name.starts_with("audit-") && name.ends_with(".cbor")) out.push_back(e.path());
     }
-    // audit-<first>-<last>.cbor, oldest first.
+    // audit-<device fingerprint>-<first>-<last>.cbor, oldest first.
     std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
       const auto first = [](const std::string& p) {
         const std::string n = std::filesystem::path(p).filename();
-        return std::stoull(n.substr(6));
+        const size_t tag_end = n.find('-', 6);
+        EXPECT_EQ(tag_end, 6 + 16u) << n << ": no 8-byte device fingerprint";
+        return std::stoull(n.substr(tag_end + 1));
       };
       return first(a) < first(b);
     });

@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "common/cbor.h"
+#include "ihsm/audit.h"
 #include "integration/lib_fixture.h"
 
 namespace ihsm::test {
@@ -35,6 +36,13 @@ namespace fs = std::filesystem;
 // How often `needle` occurs in the readable memory of process `pid`.
 // Regions the kernel refuses (EIO) are skipped; `scanned` counts the bytes
 // read, so a scan that read nothing cannot pass for a clean one.
+// The events of audit records, in order.
+std::vector<std::string> events_of(const std::vector<AuditRecord>& records) {
+  std::vector<std::string> out;
+  for (const AuditRecord& r : records) out.push_back(r.event);
+  return out;
+}
+
 size_t count_in_memory(pid_t pid, const Bytes& needle, size_t& scanned) {
   scanned = 0;
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -246,6 +254,11 @@ TEST_F(Tamper, ZeroizeDestroysEveryKeyInMemoryAndOnDisk) {
     ASSERT_EQ(device_secret.size(), 32u);
   }
 
+  // The DeviceID certificate, which outlives the device for its auditor.
+  auto chain = c.certificates();
+  ASSERT_OK(chain);
+  const std::string deviceid_pem = pem_of_cert(chain->at(0));
+
   // Positive control: the scan finds the key bytes while the device holds them.
   size_t scanned = 0;
   EXPECT_GT(count_in_memory(daemon().pid(), secret, scanned), 0u)
@@ -294,6 +307,27 @@ TEST_F(Tamper, ZeroizeDestroysEveryKeyInMemoryAndOnDisk) {
     EXPECT_FALSE(contains(content, *blob)) << e.path();
   }
   EXPECT_NE(read_file(state_dir() + "/ZEROIZED").find("tamper_test"), std::string::npos);
+
+  // The audit log outlives the device: archived, with the zeroize record
+  // last, and still verifiable against the device's DeviceID certificate.
+  std::vector<AuditLog> archives;
+  for (const auto& e : fs::directory_iterator(state_dir())) {
+    const std::string name = e.path().filename();
+    if (!name.starts_with("audit-") || !name.ends_with(".cbor")) continue;
+    const Bytes raw = read_all(e.path().string());
+    AuditLog log;
+    ASSERT_EQ(decode_audit_log(raw, log), Status::kOk) << name;
+    archives.push_back(std::move(log));
+  }
+  ASSERT_EQ(archives.size(), 1u);
+  const std::vector<std::string> events = events_of(archives[0].records);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "zeroize");
+  EXPECT_NE(std::find(events.begin(), events.end(), "key-create"), events.end());
+  AuditVerifyOptions verify;
+  verify.trusted_root_pem = deviceid_pem;
+  const AuditVerdict verdict = verify_audit(archives, verify);
+  EXPECT_TRUE(verdict.valid) << verdict.reason << " at " << verdict.seq;
 
   // A restart without --provision serves only the zeroized state.
   ASSERT_TRUE(restart_daemon());
@@ -405,6 +439,11 @@ TEST_F(TamperLockIntrusion, ConfiguredResponseLocks) {
   EXPECT_STATUS(c.list_partitions(), Status::kTamperLocked);
   EXPECT_OK(c.certificates());  // status services answer
   EXPECT_TRUE(exists("boot.cbor")) << "lock must not zeroize";
+  // The event is in the audit log, which the owner can still read.
+  auto log = c.read_audit();
+  ASSERT_OK(log);
+  const std::vector<std::string> events = events_of(log->records);
+  EXPECT_NE(std::find(events.begin(), events.end(), "tamper"), events.end());
   // Until a restart.
   s.release();
   ASSERT_TRUE(restart_daemon());

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -217,6 +218,17 @@ int main(int argc, char** argv) {
   if (!ok(s)) {
     std::fprintf(stderr, "ihsmd: cannot listen on %s\n", config.socket_path.c_str());
     return 1;
+  }
+
+  // An intrusion input outside the state directory is made now, while
+  // its folder may still need root, and handed to the daemon's user (the
+  // tamper monitor opens it once the image runs).
+  if (const std::string& fifo = config.tamper.intrusion_input; run_as.drop && !fifo.empty()) {
+    if ((::mkfifo(fifo.c_str(), 0600) != 0 && errno != EEXIST) ||
+        ::lchown(fifo.c_str(), run_as.user.uid, run_as.user.gid) != 0) {
+      std::fprintf(stderr, "ihsmd: cannot create the intrusion input %s\n", fifo.c_str());
+      return 1;
+    }
   }
 
   // A zeroized device stays zeroized across restarts: it reports that
