@@ -43,6 +43,14 @@ std::vector<std::string> events_of(const std::vector<AuditRecord>& records) {
   return out;
 }
 
+// Under AddressSanitizer the daemon maps terabytes of readable shadow and
+// allocator space: a scan would not end. The normal build runs it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kScanMemory = false;
+#else
+constexpr bool kScanMemory = true;
+#endif
+
 size_t count_in_memory(pid_t pid, const Bytes& needle, size_t& scanned) {
   scanned = 0;
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -261,9 +269,11 @@ TEST_F(Tamper, ZeroizeDestroysEveryKeyInMemoryAndOnDisk) {
 
   // Positive control: the scan finds the key bytes while the device holds them.
   size_t scanned = 0;
-  EXPECT_GT(count_in_memory(daemon().pid(), secret, scanned), 0u)
-      << "the scan cannot see the key the device holds: it could not fail";
-  EXPECT_GT(scanned, 1u << 20);
+  if (kScanMemory) {
+    EXPECT_GT(count_in_memory(daemon().pid(), secret, scanned), 0u)
+        << "the scan cannot see the key the device holds: it could not fail";
+    EXPECT_GT(scanned, 1u << 20);
+  }
 
   auto zeroized = c.zeroize("tamper_test");
   ASSERT_OK(zeroized);
@@ -286,11 +296,13 @@ TEST_F(Tamper, ZeroizeDestroysEveryKeyInMemoryAndOnDisk) {
 
   // Memory: none of the key bytes anywhere in the running daemon.
   ASSERT_TRUE(daemon().running());
-  EXPECT_EQ(count_in_memory(daemon().pid(), secret, scanned), 0u)
-      << "the daemon still holds the key bytes after zeroization";
-  EXPECT_GT(scanned, 1u << 20);
-  EXPECT_EQ(count_in_memory(daemon().pid(), device_secret, scanned), 0u)
-      << "the daemon still holds the device unique secret after zeroization";
+  if (kScanMemory) {
+    EXPECT_EQ(count_in_memory(daemon().pid(), secret, scanned), 0u)
+        << "the daemon still holds the key bytes after zeroization";
+    EXPECT_GT(scanned, 1u << 20);
+    EXPECT_EQ(count_in_memory(daemon().pid(), device_secret, scanned), 0u)
+        << "the daemon still holds the device unique secret after zeroization";
+  }
 
   // Disk: the state files are gone, the marker is there, and no remaining
   // file holds the key bytes.
