@@ -41,7 +41,7 @@
 #if defined(CKR_OK) && !defined(IHSM_PKCS11_IHSM_TYPES)
 #define IHSM_PKCS11_IHSM_TYPES
 typedef CK_RV (*CK_IHSM_C_GetSessionValidationFlags)(CK_SESSION_HANDLE hSession, CK_ULONG type,
-                                                    CK_FLAGS *pFlags);
+                                                     CK_FLAGS* pFlags);
 typedef struct CK_IHSM_FUNCTION_LIST {
   CK_VERSION version; /* 1.0 */
   CK_IHSM_C_GetSessionValidationFlags C_GetSessionValidationFlags;

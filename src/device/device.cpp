@@ -235,8 +235,8 @@ void Device::record_tamper(const fips::TamperEvent& e) {
   AuditEvent a;
   a.event = "tamper";
   a.durable = true;
-  a.status = e.response == fips::TamperResponse::kZeroize ? Status::kZeroized
-                                                          : Status::kTamperLocked;
+  a.status =
+      e.response == fips::TamperResponse::kZeroize ? Status::kZeroized : Status::kTamperLocked;
   a.detail.set(protocol::kSensor, cbor::Value::text(e.sensor))
       .set(protocol::kResponse, cbor::Value::text(std::string(fips::response_name(e.response))))
       .set(protocol::kMessage, cbor::Value::text(e.detail.substr(0, 128)));

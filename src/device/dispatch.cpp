@@ -1,8 +1,8 @@
 #include "device/dispatch.h"
 
 #include <array>
-#include <string_view>
 #include <shared_mutex>
+#include <string_view>
 
 #include "device/commands/commands.h"
 #include "device/fips/state.h"

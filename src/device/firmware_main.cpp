@@ -14,8 +14,8 @@
 #include "device/fips/state.h"
 #include "device/hardening.h"
 #include "device/server.h"
-#include "protocol/fields.h"
 #include "device/tamper_monitor.h"
+#include "protocol/fields.h"
 
 using namespace ihsm;
 

@@ -117,13 +117,13 @@ enum Field : uint64_t {
   kTime = 106,               // uint: seconds since the Unix epoch
   kResponse = 107,           // text: a tamper response ("zeroize" or "lock")
   kTamperPolicy = 108,       // array of maps {kSensor, kResponse}: the configured policy
-  kAuditRecords = 110,      // array of audit record maps (src/common/audit.h)
-  kAuditCheckpoints = 111,  // array of bytes: signed checkpoints (COSE_Sign1)
-  kAuditHead = 112,         // bytes: a checkpoint signed over the current head
-  kAuditRotate = 113,       // bool: AuditCheckpoint also rotates the log
-  kAuditSeq = 114,          // uint: a record's sequence number (paging: after this)
-  kAuditFirst = 115,        // uint: first seq archived by a rotation (record detail)
-  kAuditLast = 116,         // uint: last seq archived by a rotation (record detail)
+  kAuditRecords = 110,       // array of audit record maps (src/common/audit.h)
+  kAuditCheckpoints = 111,   // array of bytes: signed checkpoints (COSE_Sign1)
+  kAuditHead = 112,          // bytes: a checkpoint signed over the current head
+  kAuditRotate = 113,        // bool: AuditCheckpoint also rotates the log
+  kAuditSeq = 114,           // uint: a record's sequence number (paging: after this)
+  kAuditFirst = 115,         // uint: first seq archived by a rotation (record detail)
+  kAuditLast = 116,          // uint: last seq archived by a rotation (record detail)
   // Hardening of the daemon (GetDeviceInfo; docs/security-policy.md, 12):
   kProcessUid = 120,     // uint: the uid ihsmd runs as
   kMemoryLocked = 121,   // bool: mlockall in force (no page of the daemon is swapped)
@@ -158,7 +158,7 @@ constexpr size_t kMaxBackupPageBytes = 768 * 1024;           // and their bytes 
 constexpr size_t kMinBackupSecret = 8;
 constexpr size_t kMaxAuditPage = 512;              // records per AuditRead page
 constexpr size_t kMaxAuditPageBytes = 768 * 1024;  // and their bytes
-constexpr size_t kMaxReason = 128;       // the caller's reason of a Zeroize
-constexpr size_t kMaxTamperEvents = 64;  // tamper events a device keeps and reports
+constexpr size_t kMaxReason = 128;                 // the caller's reason of a Zeroize
+constexpr size_t kMaxTamperEvents = 64;            // tamper events a device keeps and reports
 
 }  // namespace ihsm::protocol

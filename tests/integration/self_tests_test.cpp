@@ -58,8 +58,7 @@ const std::set<std::string> kReportRelies = {"ecdsa-p384-sha-384", "sha-384",   
 // would zeroize the device; ZeroizeAnswersInTheErrorState checks it.)
 const std::set<Opcode> kAnswerInError = {
     Opcode::kGetDeviceInfo, Opcode::kSelfTest,     Opcode::kAttestDevice, Opcode::kGetCertificates,
-    Opcode::kSessionClose,  Opcode::kTamperStatus, Opcode::kZeroize,
-    Opcode::kAuditRead};
+    Opcode::kSessionClose,  Opcode::kTamperStatus, Opcode::kZeroize,      Opcode::kAuditRead};
 
 // IHSM_FAULT_INJECT for the daemons started while it lives (they inherit
 // this process's environment).

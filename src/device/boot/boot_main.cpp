@@ -16,9 +16,9 @@
 #include "device/boot/handoff.h"
 #include "device/boot/prepare.h"
 #include "device/boot/secure_boot.h"
-#include "device/hardening.h"
 #include "device/fips/tamper.h"
 #include "device/fips/zeroize.h"
+#include "device/hardening.h"
 #include "transport/unix_socket.h"
 
 using namespace ihsm;
