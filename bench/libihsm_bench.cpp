@@ -3,9 +3,9 @@
 // process, in alternating rounds. (The default, comparative table over
 // PKCS#11 modules is compare.cpp.)
 //
-//   ihsm-bench --libihsm [--seconds N] [--rounds R] [--smoke] [--json] [--socket PATH] [--ihsmd
-//   PATH]
-//              [--lookup-objects N] [--capacity N]
+//   ihsm-bench --libihsm [--seconds N] [--rounds R] [--smoke] [--json]
+//                        [--socket PATH] [--ihsmd PATH] [--lookup-objects N]
+//   ihsm-bench --capacity N [--json] [--socket PATH] [--ihsmd PATH]
 //
 // Without --socket (or IHSM_SOCKET) it starts its own ihsmd on a temporary
 // state directory. Against an existing daemon it must run as the device
@@ -28,10 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -982,24 +979,23 @@ struct Options {
 };
 
 void usage(int code) {
-  std::fprintf(
-      code == 0 ? stdout : stderr,
-      "usage: ihsm-bench --libihsm [--seconds N] [--rounds R] [--smoke] [--json] [--socket PATH] "
-      "[--ihsmd PATH]\n"
-      "                  [--lookup-objects N] [--capacity N]\n"
-      "  --seconds N    length of one round in seconds (default 2)\n"
-      "  --rounds R     rounds per side and operation, alternating (default 3)\n"
-      "  --smoke        a very short run (0.2 s, 1 round, 2,000 lookup objects):\n"
-      "                 checks, not numbers\n"
-      "  --json         print the results as one JSON object\n"
-      "  --socket PATH  use a running ihsmd (as its owner; default $IHSM_SOCKET);\n"
-      "                 otherwise one is started on a temporary state directory\n"
-      "  --ihsmd PATH   the daemon to start (default %s)\n"
-      "  --lookup-objects N  token keys to find among (default 100,000)\n"
-      "  --capacity N   instead of the table: fill one partition with N token keys\n"
-      "                 (8 connections), then report fill time, store size, lookup\n"
-      "                 latency and daemon restart time\n",
-      IHSM_BENCH_IHSMD);
+  std::fprintf(code == 0 ? stdout : stderr,
+               "usage: ihsm-bench --libihsm [--seconds N] [--rounds R] [--smoke] [--json]\n"
+               "                            [--socket PATH] [--ihsmd PATH] [--lookup-objects N]\n"
+               "       ihsm-bench --capacity N [--json] [--socket PATH] [--ihsmd PATH]\n"
+               "  --seconds N    length of one round in seconds (default 2)\n"
+               "  --rounds R     rounds per side and operation, alternating (default 3)\n"
+               "  --smoke        a very short run (0.2 s, 1 round, 2,000 lookup objects):\n"
+               "                 checks, not numbers\n"
+               "  --json         print the results as one JSON object\n"
+               "  --socket PATH  use a running ihsmd (as its owner; default $IHSM_SOCKET);\n"
+               "                 otherwise one is started on a temporary state directory\n"
+               "  --ihsmd PATH   the daemon to start (default %s)\n"
+               "  --lookup-objects N  token keys to find among (default 100,000)\n"
+               "  --capacity N   instead of the table: fill one partition with N token keys\n"
+               "                 (8 connections), then report fill time, store size, lookup\n"
+               "                 latency and daemon restart time\n",
+               IHSM_BENCH_IHSMD);
   std::exit(code);
 }
 
