@@ -77,13 +77,31 @@ void make_iv(uint8_t iv[12], size_t thread, uint64_t counter) {
 }
 
 void Answers::add(uint64_t index, const uint8_t* data, size_t size) {
+  if (seen_++ % stride_ != 0) return;
   entries_.push_back({index, data_.size(), size});
   data_.insert(data_.end(), data, data + size);
+  if (entries_.size() >= 2 * keep_) halve();
+}
+
+void Answers::halve() {
+  std::vector<uint8_t> data;
+  std::vector<Entry> entries;
+  for (size_t k = 0; k < entries_.size(); k += 2) {
+    const Entry& e = entries_[k];
+    entries.push_back({e.index, data.size(), e.size});
+    data.insert(data.end(), data_.begin() + static_cast<std::ptrdiff_t>(e.offset),
+                data_.begin() + static_cast<std::ptrdiff_t>(e.offset + e.size));
+  }
+  data_ = std::move(data);
+  entries_ = std::move(entries);
+  stride_ *= 2;
 }
 
 void Answers::clear() {
   data_.clear();
   entries_.clear();
+  seen_ = 0;
+  stride_ = 1;
 }
 
 std::vector<size_t> Answers::sample(size_t max) const {

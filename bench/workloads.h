@@ -82,9 +82,13 @@ void make_input(Bytes& buf, size_t thread, uint64_t index);
 // key (each thread has its own key), the same construction on every system.
 void make_iv(uint8_t iv[12], size_t thread, uint64_t counter);
 
-// Answers of one round, kept in one growing buffer.
+// Answers of one round, kept in one buffer: all of them up to 2 x `keep`,
+// then an even sample (every 2nd, 4th, ... answer), so memory stays
+// bounded (a round of 16 KiB GCM from OpenSSL would otherwise keep
+// hundreds of MiB) and skipped answers are not even copied.
 class Answers {
  public:
+  explicit Answers(size_t keep = 4096) : keep_(keep) {}
   void add(uint64_t index, const uint8_t* data, size_t size);
   size_t size() const { return entries_.size(); }
   uint64_t index(size_t k) const { return entries_[k].index; }
@@ -92,8 +96,8 @@ class Answers {
     return {data_.data() + entries_[k].offset, entries_[k].size};
   }
   void clear();
-  // All positions when there are at most `max`, else `max` spread evenly
-  // over the round (the first and last included).
+  // All kept positions when there are at most `max`, else `max` of them
+  // spread evenly (the first and last included).
   std::vector<size_t> sample(size_t max) const;
 
  private:
@@ -102,6 +106,11 @@ class Answers {
     size_t offset;
     size_t size;
   };
+  void halve();  // keeps every other entry, doubles the stride
+
+  size_t keep_;
+  uint64_t seen_ = 0;    // answers offered this round
+  uint64_t stride_ = 1;  // every stride_-th offered answer is kept
   std::vector<uint8_t> data_;
   std::vector<Entry> entries_;
 };
