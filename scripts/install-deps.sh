@@ -16,6 +16,7 @@ packages=(
   libp11-kit-dev                # the PKCS#11 2.40 header the module builds on
   opensc gnutls-bin p11-kit     # PKCS#11 clients (pkcs11-tool, p11tool, p11-kit) run against the module
   libengine-pkcs11-openssl      # the OpenSSL pkcs11 engine, for interop with the module
+  softhsm2                      # SoftHSMv2, the PKCS#11 module ihsm-bench compares against
   python3-pykcs11               # PyKCS11: the module tested from Python
   python3-cryptography          # independent verification in the Python PKCS#11 test
   openjdk-17-jre-headless       # keytool and SunPKCS11: the module from Java

@@ -1,8 +1,11 @@
-// ihsm-bench: operations through libihsm against a real ihsmd, next to the
-// same operations done by raw OpenSSL in this process, in alternating rounds.
+// ihsm-bench --libihsm: operations through libihsm (not PKCS#11) against a
+// real ihsmd, next to the same operations done by raw OpenSSL in this
+// process, in alternating rounds. (The default, comparative table over
+// PKCS#11 modules is compare.cpp.)
 //
-//   ihsm-bench [--seconds N] [--rounds R] [--smoke] [--json] [--socket PATH] [--ihsmd PATH]
-//              [--lookup-objects N] [--capacity N]
+//   ihsm-bench --libihsm [--seconds N] [--rounds R] [--smoke] [--json]
+//                        [--socket PATH] [--ihsmd PATH] [--lookup-objects N]
+//   ihsm-bench --capacity N [--json] [--socket PATH] [--ihsmd PATH]
 //
 // Without --socket (or IHSM_SOCKET) it starts its own ihsmd on a temporary
 // state directory. Against an existing daemon it must run as the device
@@ -25,10 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,6 +50,8 @@
 #include <thread>
 #include <vector>
 
+#include "common.h"
+#include "daemon.h"
 #include "ihsm/client.h"
 
 #ifndef IHSM_BENCH_IHSMD
@@ -61,16 +63,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using bench::cpu_model;
+using bench::Daemon;
+using bench::die;
+using bench::Fatal;
+using bench::median;
+
 // ------------------------------------------------------------------ basics
-
-// A failure ends the run through main(), so the daemon it started is
-// stopped and its temporary state directory removed.
-struct Fatal {};
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "ihsm-bench: %s\n", what.c_str());
-  throw Fatal{};
-}
 
 template <typename T>
 T must(Result<T> r, const std::string& what) {
@@ -140,105 +139,6 @@ bool verify_digest(EVP_PKEY* key, const Bytes& digest, const Bytes& der) {
          EVP_PKEY_verify(ctx.get(), der.data(), der.size(), digest.data(), digest.size()) == 1;
 }
 
-// ------------------------------------------------------------------ daemon
-
-// An ihsmd of our own on a temporary state directory, stopped at the end.
-class Daemon {
- public:
-  ~Daemon() { stop(); }
-
-  std::string start(const std::string& binary) {
-    char templ[] = "/tmp/ihsm-bench-XXXXXX";
-    if (::mkdtemp(templ) == nullptr) die("mkdtemp failed");
-    dir_ = templ;
-    binary_ = binary;
-    socket_ = dir_ + "/ihsmd.sock";
-    log_ = dir_ + "/ihsmd.log";
-    spawn();
-    wait_ready(20);
-    return socket_;
-  }
-
-  // The state directory of the daemon (its objects.db lives there).
-  std::string state_dir() const { return dir_ + "/state"; }
-  pid_t pid() const { return pid_; }
-
-  // SIGTERM, wait for the exit, start again on the same state directory,
-  // wait until the socket accepts. Returns {stop, start} in seconds.
-  std::pair<double, double> restart(double deadline_seconds) {
-    const auto t0 = Clock::now();
-    terminate();
-    const auto t1 = Clock::now();
-    spawn();
-    wait_ready(deadline_seconds);
-    const auto t2 = Clock::now();
-    return {std::chrono::duration<double>(t1 - t0).count(),
-            std::chrono::duration<double>(t2 - t1).count()};
-  }
-
-  void stop() {
-    terminate();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-      dir_.clear();
-    }
-  }
-
- private:
-  void spawn() {
-    const std::string state = state_dir();
-    pid_ = ::fork();
-    if (pid_ < 0) die("fork failed");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the benchmark
-      std::FILE* log = std::freopen(log_.c_str(), "a", stderr);
-      (void)log;
-      ::execl(binary_.c_str(), binary_.c_str(), "--state-dir", state.c_str(), "--socket",
-              socket_.c_str(), static_cast<char*>(nullptr));
-      std::fprintf(stderr, "exec %s: %s\n", binary_.c_str(), std::strerror(errno));
-      std::fflush(stderr);
-      ::_exit(127);
-    }
-  }
-
-  // Ready when it accepts a connection.
-  void wait_ready(double seconds) {
-    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        die("ihsmd (" + binary_ + ") exited during start-up:\n" + read_log());
-      }
-      if (auto c = Client::connect(socket_); c) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    char what[64];
-    std::snprintf(what, sizeof(what), "ihsmd did not start within %.0f s:\n", seconds);
-    die(what + read_log());
-  }
-
-  void terminate() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-  }
-
-  std::string read_log() const {
-    std::ifstream f(log_);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  pid_t pid_ = -1;
-  std::string dir_;
-  std::string binary_;
-  std::string socket_;
-  std::string log_;
-};
-
 // ------------------------------------------------------------------ rounds
 
 struct RoundResult {
@@ -276,13 +176,6 @@ struct Benchmark {
   std::vector<double> ihsm_rates, openssl_rates;
   Checked checked;
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 // ------------------------------------------------------------------ ECDSA
 
@@ -1087,9 +980,9 @@ struct Options {
 
 void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
-               "usage: ihsm-bench [--seconds N] [--rounds R] [--smoke] [--json] [--socket PATH] "
-               "[--ihsmd PATH]\n"
-               "                  [--lookup-objects N] [--capacity N]\n"
+               "usage: ihsm-bench --libihsm [--seconds N] [--rounds R] [--smoke] [--json]\n"
+               "                            [--socket PATH] [--ihsmd PATH] [--lookup-objects N]\n"
+               "       ihsm-bench --capacity N [--json] [--socket PATH] [--ihsmd PATH]\n"
                "  --seconds N    length of one round in seconds (default 2)\n"
                "  --rounds R     rounds per side and operation, alternating (default 3)\n"
                "  --smoke        a very short run (0.2 s, 1 round, 2,000 lookup objects):\n"
@@ -1148,18 +1041,6 @@ Options parse(int argc, char** argv) {
   if (lookup_objects) o.lookup_objects = *lookup_objects;  // wins over --smoke
   if (!(o.seconds > 0) || o.rounds < 1 || o.lookup_objects == 0) usage(2);
   return o;
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(colon + 2);
-    }
-  }
-  return "unknown";
 }
 
 Pkey public_from_der(const Bytes& der) {
@@ -1571,12 +1452,13 @@ int run_capacity(const Options& opt) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace ihsm::bench {
+
+// The libihsm benchmark (--libihsm, --capacity): its own options.
+int run_libihsm(int argc, char** argv) {
   const Options opt = parse(argc, argv);
-  try {
-    if (opt.capacity != 0) return run_capacity(opt);
-    return run(opt);
-  } catch (const Fatal&) {
-    return 1;
-  }
+  if (opt.capacity != 0) return run_capacity(opt);
+  return run(opt);
 }
+
+}  // namespace ihsm::bench
