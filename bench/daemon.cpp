@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,9 @@ namespace ihsm::bench {
 std::string Daemon::start(const std::string& binary) {
   char templ[] = "/tmp/ihsm-bench-XXXXXX";
   if (::mkdtemp(templ) == nullptr) die("mkdtemp failed");
+  // Searchable (not listable) by others: ihsmd started as root runs as its
+  // own user and reaches its state directory inside by path.
+  if (::chmod(templ, 0711) != 0) die("chmod of the temporary directory failed");
   dir_ = templ;
   binary_ = binary;
   socket_ = dir_ + "/ihsmd.sock";
