@@ -260,6 +260,9 @@ CK_RV Module::open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PT
   s->slot = slot;
   s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
   s->token = token;
+  // Until the session is registered: a concurrent C_Login either finds it
+  // in sessions_ or has set the role it logs in with below.
+  std::lock_guard serial(token->login_mutex);
   {
     std::lock_guard tlock(token->mutex);
     if (token->role == Role::kCryptoOfficer && (flags & CKF_RW_SESSION) == 0) {
@@ -355,6 +358,7 @@ CK_RV Module::login(P11Session& s, CK_USER_TYPE type, SecretPin pin) {
     return CKR_USER_TYPE_INVALID;
   }
   Token& t = *s.token;
+  std::lock_guard serial(t.login_mutex);
   std::vector<std::shared_ptr<P11Session>> others;
   {
     std::lock_guard tlock(t.mutex);
@@ -389,6 +393,7 @@ CK_RV Module::login(P11Session& s, CK_USER_TYPE type, SecretPin pin) {
 
 CK_RV Module::logout(P11Session& s) {
   Token& t = *s.token;
+  std::lock_guard serial(t.login_mutex);
   {
     std::lock_guard tlock(t.mutex);
     if (t.role == Role::kPublic) return CKR_USER_NOT_LOGGED_IN;

@@ -33,6 +33,11 @@ constexpr CK_SLOT_ID kFreeSlot = 0x7fff0000;
 struct Token {
   CK_SLOT_ID slot = 0;
   PartitionId partition = 0;
+  // Serializes C_Login, C_Logout and C_OpenSession on this token (taken
+  // before `mutex` and the module's): a session opened while a login runs
+  // is either logged in by it or sees its role and logs itself in, never
+  // left behind as a public session of a logged-in token.
+  std::mutex login_mutex;
   std::mutex mutex;  // everything below
   std::optional<Client> client;
   Role role = Role::kPublic;

@@ -460,6 +460,43 @@ TEST_F(Pkcs11Module, ManyThreadsOwnSessionsSameKeys) {
   EXPECT_EQ(f_->C_GetAttributeValue(again, priv, &a, 1), CKR_OK);
 }
 
+// PKCS#11 login is per application: sessions that threads open while
+// others log in must all end up logged in (C_Login, C_Logout and
+// C_OpenSession are serialized per token), and only one C_Login wins.
+TEST_F(Pkcs11Module, SessionsOpenedDuringALoginAreLoggedIn) {
+  const CK_SLOT_ID slot = make_token("login-race");
+  const CK_SESSION_HANDLE keeper = user_session(slot);
+  auto [pub, priv] = ec_pair(keeper, true);
+  constexpr int kThreads = 6, kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    ASSERT_EQ(f_->C_Logout(keeper), CKR_OK);
+    std::atomic<int> logins_ok{0}, signed_ok{0}, failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        CK_SESSION_HANDLE h = 0;
+        if (f_->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &h) !=
+            CKR_OK) {
+          ++failures;
+          return;
+        }
+        const CK_RV r = f_->C_Login(h, CKU_USER, pin(kUserPin), std::strlen(kUserPin));
+        if (r == CKR_OK) {
+          ++logins_ok;
+        } else if (r != CKR_USER_ALREADY_LOGGED_IN) {
+          ++failures;
+        }
+        (sign_and_verify(h, pub, priv) == CKR_OK ? signed_ok : failures)++;
+        f_->C_CloseSession(h);
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(logins_ok.load(), 1) << "round " << round;
+    EXPECT_EQ(signed_ok.load(), kThreads) << "round " << round;
+    EXPECT_EQ(failures.load(), 0) << "round " << round;
+  }
+}
+
 TEST_F(Pkcs11Module, FinalizeWhileOtherThreadsAreInsideReturnsErrors) {
   const CK_SLOT_ID slot = make_token("finalize");
   const CK_SESSION_HANDLE h = user_session(slot);
