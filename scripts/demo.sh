@@ -178,6 +178,10 @@ if "$ihsm" attest verify --report "$work/key.report" --root "$work/chain/devicei
 fi
 echo "(refused, as it must be)"
 
+step "Self-tests and the audit log: every login, key and export above is a record in a signed hash chain"
+show "$ihsm" self-test
+show "$ihsm" audit verify --trust "$work/chain/deviceid.pem"
+
 step "Done"
 echo "state directory: $state_dir   socket: $IHSM_SOCKET"
 echo "Try: $ihsm --help"
