@@ -14,19 +14,6 @@
 namespace ihsm::device {
 namespace {
 
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 bool is_tracked(const std::string& name) {
   return name == "boot.cbor" || name == "device.cbor" || name == "partitions.cbor";
 }
@@ -132,17 +119,37 @@ Status StateDir::write_atomic(const std::string& name, std::span<const uint8_t> 
   const int fd =
       ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::kStorageFailure;
-  const bool written = write_all(fd, data.data(), data.size()) && ::fsync(fd) == 0;
+  const bool written = write_fully(fd, data) && ::fsync(fd) == 0;
   if (::close(fd) != 0 || !written || ::rename(temp_path.c_str(), final_path.c_str()) != 0) {
     ::unlink(temp_path.c_str());
     return Status::kStorageFailure;
   }
-  const int dir = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return Status::kStorageFailure;
-  const bool synced = ::fsync(dir) == 0;
-  ::close(dir);
+  const bool synced = fsync_directory(path_);
   note(name, data, true);
   return synced ? Status::kOk : Status::kStorageFailure;
+}
+
+bool write_fully(int fd, std::span<const uint8_t> data) {
+  const uint8_t* p = data.data();
+  size_t n = data.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool fsync_directory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  return synced;
 }
 
 std::string default_state_dir() {

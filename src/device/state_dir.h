@@ -56,6 +56,13 @@ class StateDir {
   mutable std::set<std::string> changed_on_read_;
 };
 
+// The two steps of every durable write in the state directory (state
+// files, the firmware install, the zeroization's overwrite and marker):
+// all of `data` written (short writes and EINTR retried), and a folder's
+// fsync, which makes a name created, renamed or removed in it durable.
+bool write_fully(int fd, std::span<const uint8_t> data);
+bool fsync_directory(const std::string& path);
+
 // The default state directory: /var/lib/ihsm for root,
 // $XDG_STATE_HOME/ihsm (or ~/.local/state/ihsm) otherwise.
 std::string default_state_dir();

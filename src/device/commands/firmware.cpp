@@ -19,25 +19,8 @@ namespace {
 bool write_synced(const std::string& path, const Bytes& data) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return false;
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n <= 0) {
-      ::close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
+  const bool synced = write_fully(fd, data) && ::fsync(fd) == 0;
   return ::close(fd) == 0 && synced;
-}
-
-bool sync_dir(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  return synced;
 }
 
 std::string hex(const Bytes& b, size_t n) {
@@ -63,7 +46,7 @@ Status install(const std::string& state_dir, const boot::VerifiedFirmware& fw,
   fs::remove_all(dir, ec);
   if (!fs::create_directory(dir, ec) || ec) return Status::kStorageFailure;
   if (!write_synced(dir + "/" + boot::kImageFile, fw.image) ||
-      !write_synced(dir + "/" + boot::kManifestFile, manifest) || !sync_dir(dir)) {
+      !write_synced(dir + "/" + boot::kManifestFile, manifest) || !fsync_directory(dir)) {
     return Status::kStorageFailure;
   }
   const std::string link = state_dir + "/" + boot::kInstalledDir;
@@ -72,7 +55,7 @@ Status install(const std::string& state_dir, const boot::VerifiedFirmware& fw,
   std::string previous;
   if (fs::is_symlink(link, ec)) previous = fs::read_symlink(link, ec).string();
   fs::create_directory_symlink(name, tmp, ec);
-  if (ec || ::rename(tmp.c_str(), link.c_str()) != 0 || !sync_dir(state_dir)) {
+  if (ec || ::rename(tmp.c_str(), link.c_str()) != 0 || !fsync_directory(state_dir)) {
     return Status::kStorageFailure;
   }
   if (!previous.empty() && previous != name) fs::remove_all(state_dir + "/" + previous, ec);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "device/crypto/backend.h"
+#include "device/state_dir.h"
 
 namespace ihsm::device::fips {
 namespace {
@@ -19,27 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kLockFile = "ihsmd.lock";
-
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  return synced;
-}
 
 // Random bytes over the whole file (its length as it is now), fsync, unlink.
 Status overwrite_and_unlink(const std::string& path) {
@@ -50,7 +30,8 @@ Status overwrite_and_unlink(const std::string& path) {
   std::array<uint8_t, 64 * 1024> noise{};
   for (off_t left = done ? st.st_size : 0; done && left > 0;) {
     const size_t n = static_cast<size_t>(std::min<off_t>(left, noise.size()));
-    done = ok(crypto::random_bytes(std::span(noise.data(), n))) && write_all(fd, noise.data(), n);
+    done = ok(crypto::random_bytes(std::span(noise.data(), n))) &&
+           write_fully(fd, std::span(noise.data(), n));
     left -= static_cast<off_t>(n);
   }
   done = done && ::fsync(fd) == 0;
@@ -93,7 +74,7 @@ Status destroy_in(const std::string& dir, bool top_level, size_t& destroyed) {
     // FIFOs (the intrusion input), sockets and links hold no data.
     if (ok(first) && !ok(s)) first = s;
   }
-  if (!sync_dir(dir) && ok(first)) first = Status::kStorageFailure;
+  if (!fsync_directory(dir) && ok(first)) first = Status::kStorageFailure;
   return first;
 }
 
@@ -106,9 +87,10 @@ Status write_zeroized_marker(const std::string& state_dir, std::string_view reas
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::kStorageFailure;
   const bool written =
-      write_all(fd, reinterpret_cast<const uint8_t*>(text.data()), text.size()) && ::fsync(fd) == 0;
+      write_fully(fd, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())) &&
+      ::fsync(fd) == 0;
   ::close(fd);
-  return written && sync_dir(state_dir) ? Status::kOk : Status::kStorageFailure;
+  return written && fsync_directory(state_dir) ? Status::kOk : Status::kStorageFailure;
 }
 
 bool read_zeroized_marker(const std::string& state_dir, std::string& reason) {
@@ -128,7 +110,7 @@ bool read_zeroized_marker(const std::string& state_dir, std::string& reason) {
 Status remove_zeroized_marker(const std::string& state_dir) {
   const std::string path = state_dir + "/" + kZeroizedMarker;
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::kStorageFailure;
-  return sync_dir(state_dir) ? Status::kOk : Status::kStorageFailure;
+  return fsync_directory(state_dir) ? Status::kOk : Status::kStorageFailure;
 }
 
 Status destroy_state_files(const std::string& state_dir, size_t& destroyed) {
