@@ -89,9 +89,9 @@ constexpr AuditedOpcode kAudited[] = {
     {Opcode::kDestroyKey, "key-destroy", "", false, false},
     {Opcode::kExportMaskedKey, "key-export", "", false, false},
     {Opcode::kWrapKey, "key-export", "", false, false},
-    // AUDIT: Zeroize (0x0018) and the tamper commands are audited by the
-    // zeroize/tamper code itself through Device::audit (durable), so the
-    // record is written before the keys it would name are gone.
+    // Zeroize is recorded by Device::zeroize and tamper events by
+    // Device::record_tamper (both durable, through Device::audit), before
+    // the log and the keys they would name are gone.
 };
 
 // Scalar members of a request or reply worth a record; never a bytes
