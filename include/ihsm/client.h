@@ -328,7 +328,10 @@ struct RestoreCount {
 class Client {
  public:
   // Connects to `socket_path`, or to transport::default_socket_path()
-  // (IHSM_SOCKET, then the per-user and system defaults) when empty.
+  // (IHSM_SOCKET, then the per-user and system defaults) when empty. The
+  // connection then asks for the shared-memory queue (the fast path,
+  // docs/wire-protocol.md) unless IHSM_TRANSPORT=socket; a device that
+  // gives none is served on the socket alone.
   static Result<Client> connect(const std::string& socket_path = "");
 
   Result<DeviceInfo> device_info();
@@ -385,6 +388,8 @@ class Client {
 
   // FIPS indicator of the most recent response on this connection.
   bool last_approved() const;
+  // True when requests travel through the shared-memory queue.
+  bool uses_queue() const;
 
   std::shared_ptr<Connection> connection() const { return connection_; }
 

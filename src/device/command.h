@@ -4,6 +4,7 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "common/cbor.h"
@@ -19,9 +20,27 @@ namespace ihsm::device {
 struct ConnectionState {
   ConnectionId id = 0;
   transport::PeerCredentials peer;
+
   // The outstanding PIN-envelope challenge; consumed by the next command
-  // that carries an envelope.
-  std::optional<std::array<uint8_t, protocol::kChallengeSize>> challenge;
+  // that carries an envelope. Behind a lock: the socket thread and the
+  // queue's workers run one connection's commands at the same time.
+  using Challenge = std::array<uint8_t, protocol::kChallengeSize>;
+  void set_challenge(const Challenge& c) {
+    std::lock_guard lock(challenge_mutex_);
+    challenge_ = c;
+  }
+  std::optional<Challenge> challenge() const {
+    std::lock_guard lock(challenge_mutex_);
+    return challenge_;
+  }
+  void clear_challenge() {
+    std::lock_guard lock(challenge_mutex_);
+    challenge_.reset();
+  }
+
+ private:
+  mutable std::mutex challenge_mutex_;
+  std::optional<Challenge> challenge_;
 };
 
 struct CommandContext {
@@ -41,6 +60,8 @@ struct Reply {
   cbor::Value body = cbor::Value::map();
   // FIPS indicator: true unless the handler used a non-approved service.
   bool approved = true;
+  // OpenQueue: the server makes the queue and sends it with the response.
+  bool open_queue = false;
 };
 
 using Handler = Status (*)(CommandContext& ctx, const cbor::MapReader& in, Reply& out);

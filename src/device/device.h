@@ -42,6 +42,10 @@ struct DeviceConfig {
   uint64_t audit_checkpoint_every = 256;  // a signed checkpoint every this many records
   uint64_t audit_max_records = 100000;    // live records before a rotation into an archive
   fips::TamperConfig tamper;
+  // The shared-memory fast path (OpenQueue): slots per connection (0: no
+  // queue, the socket only) and the most device workers one queue gets.
+  uint32_t queue_depth = 8;
+  uint32_t queue_workers = 2;
 };
 
 // One security-relevant event for the audit log. Never key material or a

@@ -231,7 +231,7 @@ DispatchResult dispatch(Device& device, ConnectionState& connection,
   }
   // A challenge answers exactly one envelope-carrying command, whatever
   // became of it: a recorded envelope can never be replayed.
-  if (carries_envelope(in)) connection.challenge.reset();
+  if (carries_envelope(in)) connection.clear_challenge();
 
   DispatchResult r;
   r.header = header;
@@ -240,6 +240,7 @@ DispatchResult dispatch(Device& device, ConnectionState& connection,
   if (ok(status)) {
     if (reply.approved) r.header.flags |= protocol::frame_flag::kApproved;
     r.body = cbor::encode(reply.body);
+    r.open_queue = reply.open_queue;
   } else {
     r.body = cbor::encode(error_body(reply.body));
   }

@@ -8,6 +8,8 @@ namespace ihsm::device {
 struct DispatchResult {
   protocol::FrameHeader header;
   Bytes body;
+  // OpenQueue succeeded: the transport attaches the queue (server.cpp).
+  bool open_queue = false;
 };
 
 // Handles one request whose header has already been validated.

@@ -109,6 +109,8 @@ constexpr const char* kAllowed[] = {
     "mremap",
     "mprotect",
     "madvise",
+    // The shared-memory queue of a connection (OpenQueue): a sealed memfd.
+    "memfd_create",
     // Threads (connection threads, the store's writer, the signal thread).
     // clone is allowed for new threads only (below); clone3 is answered
     // ENOSYS so glibc falls back to clone.

@@ -1,13 +1,95 @@
 #include "device/server.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 
 #include "device/dispatch.h"
+#include "transport/shm_queue.h"
 
 namespace ihsm::device {
 
 namespace {
 constexpr size_t kMaxTurningAway = 8;
+
+// One connection's shared-memory queue and the device workers serving it.
+// The first worker starts with the queue; more (up to `max_workers`) start
+// when requests wait while every worker is busy, so a client with one
+// thread costs one device thread. Destruction stops and joins them all.
+class QueueService {
+ public:
+  QueueService(Device& device, ConnectionState& connection,
+               std::unique_ptr<transport::QueueServer> queue, uint32_t max_workers,
+               std::function<void()> on_broken)
+      : device_(device),
+        connection_(connection),
+        queue_(std::move(queue)),
+        max_workers_(std::max<uint32_t>(1, max_workers)),
+        on_broken_(std::move(on_broken)) {
+    std::lock_guard lock(mutex_);
+    add_worker();
+  }
+  ~QueueService() {
+    queue_->stop();
+    std::vector<std::thread> workers;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      workers.swap(workers_);
+    }
+    for (auto& t : workers) t.join();
+  }
+  QueueService(const QueueService&) = delete;
+  // The client has the memfd: the device keeps only its mapping.
+  void memfd_sent() { queue_->close_fd(); }
+  QueueService& operator=(const QueueService&) = delete;
+
+ private:
+  void add_worker() {  // mutex_ held
+    if (!stopping_ && workers_.size() < max_workers_) workers_.emplace_back([this] { work(); });
+  }
+
+  void work() {
+    protocol::Frame frame;  // its body keeps its capacity from request to request
+    for (;;) {
+      Status header_status = Status::kOk;
+      const uint32_t slot = queue_->take(frame, header_status);
+      if (slot == UINT32_MAX) break;
+      if (queue_->backlog() > 0 && busy_.load() + 1 >= worker_count_.load()) {
+        std::lock_guard lock(mutex_);
+        add_worker();
+        worker_count_ = static_cast<uint32_t>(workers_.size());
+      }
+      ++busy_;
+      DispatchResult r;
+      if (!ok(header_status)) {
+        r = error_response(frame.header, header_status);
+      } else if (frame.header.opcode == static_cast<uint16_t>(protocol::Opcode::kOpenQueue)) {
+        r = error_response(frame.header, Status::kInvalidArgument,
+                           "OpenQueue is answered on the socket only");
+      } else {
+        r = dispatch(device_, connection_, frame.header, frame.body);
+      }
+      queue_->complete(slot, r.header, r.body);
+      --busy_;
+    }
+    // The client wrote an impossible ring position: nothing more it puts
+    // in the queue can be trusted, so the connection ends.
+    if (!queue_->stopped()) on_broken_();
+  }
+
+  Device& device_;
+  ConnectionState& connection_;
+  std::unique_ptr<transport::QueueServer> queue_;
+  const uint32_t max_workers_;
+  std::function<void()> on_broken_;
+  std::atomic<uint32_t> busy_{0};
+  std::atomic<uint32_t> worker_count_{1};
+  std::mutex mutex_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
 }  // namespace
 
 template <typename F>
@@ -76,10 +158,11 @@ void Server::stop() {
   for (auto& [id, channel] : live_) channel->shutdown();
 }
 
-void Server::serve(std::shared_ptr<transport::FrameChannel> channel, ConnectionId id) {
+void Server::serve(std::shared_ptr<transport::UnixSocketChannel> channel, ConnectionId id) {
   ConnectionState connection;
   connection.id = id;
   connection.peer = channel->peer();
+  std::unique_ptr<QueueService> queue;  // ends before the connection's sessions
   protocol::Frame frame;
   while (!stopping_) {
     const Status s = channel->receive(frame);
@@ -90,9 +173,29 @@ void Server::serve(std::shared_ptr<transport::FrameChannel> channel, ConnectionI
       channel->send(r.header, r.body);
       break;
     }
-    const DispatchResult r = dispatch(device_, connection, frame.header, frame.body);
+    DispatchResult r = dispatch(device_, connection, frame.header, frame.body);
+    if (r.open_queue) {
+      std::unique_ptr<transport::QueueServer> memory;
+      const Status made =
+          queue ? Status::kInvalidArgument
+                : transport::QueueServer::create(device_.config().queue_depth, memory);
+      if (!ok(made)) {
+        r = error_response(frame.header, made,
+                           queue ? "this connection has its queue already"
+                                 : "cannot make the shared-memory queue");
+      } else {
+        const int fd = memory->fd();
+        queue = std::make_unique<QueueService>(device_, connection, std::move(memory),
+                                               device_.config().queue_workers,
+                                               [channel] { channel->shutdown(); });
+        if (!ok(channel->send_with_fd(r.header, r.body, fd))) break;
+        queue->memfd_sent();
+        continue;
+      }
+    }
     if (!ok(channel->send(r.header, r.body))) break;
   }
+  queue.reset();
   device_.close_connection_sessions(id);
   std::lock_guard lock(mutex_);
   live_.erase(id);

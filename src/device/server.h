@@ -1,5 +1,7 @@
 // Connections in, frames to the dispatcher, responses out. One thread per
-// connection; sessions die with their connection.
+// connection reads its socket; a connection that opened the shared-memory
+// queue (OpenQueue) also has device workers serving the queue, which run
+// its requests at the same time. Sessions die with their connection.
 #pragma once
 
 #include <atomic>
@@ -27,7 +29,7 @@ class Server {
   void stop();
 
  private:
-  void serve(std::shared_ptr<transport::FrameChannel> channel, ConnectionId id);
+  void serve(std::shared_ptr<transport::UnixSocketChannel> channel, ConnectionId id);
   void turn_away(std::shared_ptr<transport::UnixSocketChannel> channel, ConnectionId id);
   // Starts `work` on a thread tracked under `id`; mutex_ held.
   template <typename F>
@@ -40,7 +42,7 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::mutex mutex_;
   std::condition_variable idle_;
-  std::map<ConnectionId, std::shared_ptr<transport::FrameChannel>> live_;
+  std::map<ConnectionId, std::shared_ptr<transport::UnixSocketChannel>> live_;
   size_t turning_away_ = 0;
   // Threads are joined, never detached: ended ones by the accept loop, the
   // rest by run() before it returns, so nothing outlives the daemon's main.

@@ -416,7 +416,12 @@ Result<Client> Client::connect(const std::string& socket_path) {
     if (errno != 0) why += std::string(" (") + std::strerror(errno) + ")";
     return {s, detail(std::move(why))};
   }
-  return Client(std::make_shared<Connection>(std::move(channel)));
+  auto connection = std::make_shared<Connection>(std::move(channel));
+  const char* transport = std::getenv("IHSM_TRANSPORT");
+  if (transport == nullptr || std::string_view(transport) != "socket") {
+    (void)connection->open_queue();  // refused or unavailable: the socket serves alone
+  }
+  return Client(std::move(connection));
 }
 
 namespace {
@@ -807,6 +812,8 @@ Result<Session> Client::open_session(PartitionId partition) {
 }
 
 bool Client::last_approved() const { return connection_ && connection_->last_approved(); }
+
+bool Client::uses_queue() const { return connection_ && connection_->uses_queue(); }
 
 // ---------------------------------------------------------------- Session
 

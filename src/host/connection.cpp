@@ -1,5 +1,7 @@
 #include "host/connection.h"
 
+#include <unistd.h>
+
 #include <utility>
 
 #include "protocol/fields.h"
@@ -65,12 +67,38 @@ Connection::Connection(std::unique_ptr<transport::FrameChannel> channel)
 
 Connection::~Connection() = default;
 
+Status Connection::open_queue() {
+  if (queue_) return Status::kOk;
+  auto r = call(protocol::Opcode::kOpenQueue, 0, cbor::Value::map());
+  const int fd = channel_->take_received_fd();
+  if (!r) {
+    if (fd >= 0) ::close(fd);
+    return r.status();
+  }
+  if (fd < 0) return Status::kTransportError;
+  return transport::QueueClient::attach(fd, queue_);  // takes the fd either way
+}
+
+// Sends `request` and receives its response: on the queue, or on the
+// socket when there is no queue or every slot is in flight.
+Status Connection::exchange(const protocol::FrameHeader& request, const Bytes& body,
+                            protocol::Frame& response) {
+  if (queue_) {
+    const Status s =
+        queue_->call(request, body, response, [this] { return !channel_->peer_closed(); });
+    if (s != Status::kBusy) return s;
+  }
+  std::lock_guard lock(mutex_);
+  if (broken_) return Status::kTransportError;
+  if (!ok(channel_->send(request, body))) return Status::kTransportError;
+  return channel_->receive(response);
+}
+
 Result<cbor::Value> Connection::call(protocol::Opcode opcode, SessionId session,
                                      const cbor::Value& body) {
   const Bytes encoded = cbor::encode(body);
   if (encoded.size() > protocol::kMaxBody) return Status::kFrameTooLarge;
 
-  std::lock_guard lock(mutex_);
   if (broken_ || !channel_) {
     ErrorDetail d;
     d.message = "connection is closed";
@@ -82,16 +110,8 @@ Result<cbor::Value> Connection::call(protocol::Opcode opcode, SessionId session,
   request.request_id = next_request_id_++;
   request.body_length = static_cast<uint32_t>(encoded.size());
 
-  Status s = channel_->send(request, encoded);
-  if (!ok(s)) {
-    broken_ = true;
-    ErrorDetail d;
-    d.message = "sending the request failed";
-    return {Status::kTransportError, std::move(d)};
-  }
-
   protocol::Frame response;
-  s = channel_->receive(response);
+  const Status s = exchange(request, encoded, response);
   if (!ok(s)) {
     broken_ = true;
     ErrorDetail d;

@@ -1,7 +1,8 @@
-// One client connection to the device: a FrameChannel, one request in
-// flight at a time, and the per-connection state the host library keeps
-// (request ids, the FIPS indicator of the last responses, the verified PIN
-// transport key). Internal to libihsm.
+// One client connection to the device: the socket (FrameChannel), and when
+// the device gave it one, the shared-memory queue through which several
+// threads have requests in flight at once; plus the per-connection state
+// the host library keeps (request ids, the FIPS indicator of the last
+// responses, the verified PIN transport key). Internal to libihsm.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include "ihsm/client.h"
 #include "protocol/opcodes.h"
 #include "transport/channel.h"
+#include "transport/shm_queue.h"
 
 namespace ihsm {
 
@@ -32,7 +34,15 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // One request/response round trip. Checks the response header against the
+  // Asks the device for a shared-memory queue (OpenQueue) and uses it for
+  // every later call; before the connection is shared between threads. On
+  // failure (a device without queues, in its error state) the socket
+  // carries everything, as before.
+  Status open_queue();
+  bool uses_queue() const { return queue_ != nullptr; }
+
+  // One request/response round trip: through the queue when there is one
+  // and a slot is free, else on the socket. Checks the response header against the
   // request (response flag, opcode, request id), maps the header status
   // (unknown codes: kTransportError), parses error bodies into ErrorDetail
   // and returns the decoded body map of a successful response.
@@ -54,10 +64,16 @@ class Connection {
   std::mutex& envelope_mutex() { return envelope_mutex_; }
 
  private:
+  Status exchange(const protocol::FrameHeader& request, const Bytes& body,
+                  protocol::Frame& response);
+
   std::unique_ptr<transport::FrameChannel> channel_;
-  std::mutex mutex_;  // one request/response at a time
-  uint64_t next_request_id_ = 1;
-  bool broken_ = false;  // the stream cannot be resynchronised after a framing error
+  std::unique_ptr<transport::QueueClient> queue_;
+  std::mutex mutex_;  // one request/response at a time on the socket
+  std::atomic<uint64_t> next_request_id_{1};
+  // The stream cannot be resynchronised after a framing error, nor a queue
+  // trusted after a device that went away.
+  std::atomic<bool> broken_{false};
   std::atomic<bool> last_approved_{false};
   mutable std::mutex approved_mutex_;
   std::unordered_map<SessionId, bool> session_approved_;

@@ -130,6 +130,8 @@ enum Field : uint64_t {
   kCoreDumpsOff = 122,   // bool: not dumpable and RLIMIT_CORE 0
   kNoNewPrivs = 123,     // bool: PR_SET_NO_NEW_PRIVS
   kSyscallFilter = 124,  // bool: the seccomp allow-list is enforced on every thread
+  // The shared-memory queue (OpenQueue; docs/wire-protocol.md):
+  kQueueDepth = 125,  // uint: slots of the queue, i.e. requests in flight at once
 };
 
 // Size limits every side enforces.

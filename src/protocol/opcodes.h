@@ -33,6 +33,7 @@ enum class Access : uint8_t {
   X(GetDeviceInfo, 0x0001, kAnyone, 0)                   \
   X(GetChallenge, 0x0002, kAnyone, 0)                    \
   X(SelfTest, 0x0003, kAnyone, 0)                        \
+  X(OpenQueue, 0x0004, kAnyone, 0)                       \
   X(PartitionCreate, 0x0010, kOwner, 0)                  \
   X(PartitionList, 0x0011, kAnyone, 0)                   \
   X(PartitionDelete, 0x0012, kOwner, 0)                  \

@@ -32,6 +32,12 @@ class FrameChannel {
   // Unblocks a receive() in another thread.
   virtual void shutdown() = 0;
   virtual PeerCredentials peer() const = 0;
+  // The file descriptor that came with the last frame received, if the
+  // channel accepts descriptors (the shared-memory queue); the caller owns
+  // it. -1 when none came.
+  virtual int take_received_fd() { return -1; }
+  // True once the peer has closed its end; does not read from the channel.
+  virtual bool peer_closed() const { return false; }
 };
 
 }  // namespace ihsm::transport

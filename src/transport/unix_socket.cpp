@@ -46,6 +46,34 @@ bool read_full(int fd, uint8_t* p, size_t n,
   return true;
 }
 
+// The first byte of a frame, and a descriptor sent with it (kept in `fd`,
+// replacing one nobody took).
+bool read_first_byte_and_fd(int sock, uint8_t* p, int& fd) {
+  for (;;) {
+    iovec iov{p, 1};
+    alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(int))> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t r = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int received = -1;
+        std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (fd >= 0) ::close(fd);
+        fd = received;
+      }
+    }
+    return true;
+  }
+}
+
 bool fill_address(const std::string& path, sockaddr_un& addr) {
   std::memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
@@ -68,10 +96,22 @@ UnixSocketChannel::UnixSocketChannel(int fd) : fd_(fd) {
 }
 
 UnixSocketChannel::~UnixSocketChannel() {
+  if (received_fd_ >= 0) ::close(received_fd_);
   if (fd_ >= 0) ::close(fd_);
 }
 
 Status UnixSocketChannel::send(const protocol::FrameHeader& header, std::span<const uint8_t> body) {
+  return send_frame(header, body, -1);
+}
+
+Status UnixSocketChannel::send_with_fd(const protocol::FrameHeader& header,
+                                       std::span<const uint8_t> body, int fd) {
+  if (fd < 0) return Status::kInvalidArgument;
+  return send_frame(header, body, fd);
+}
+
+Status UnixSocketChannel::send_frame(const protocol::FrameHeader& header,
+                                     std::span<const uint8_t> body, int fd) {
   if (body.size() > protocol::kMaxBody) return Status::kFrameTooLarge;
   std::array<uint8_t, protocol::kHeaderSize> head{};
   protocol::FrameHeader h = header;
@@ -83,11 +123,23 @@ Status UnixSocketChannel::send(const protocol::FrameHeader& header, std::span<co
     msghdr msg{};
     msg.msg_iov = &iov[index];
     msg.msg_iovlen = 2 - index;
+    // The descriptor rides with the first bytes of the frame.
+    alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(int))> control{};
+    if (fd >= 0) {
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
     const ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       return Status::kTransportError;
     }
+    fd = -1;  // sent with the bytes just written
     size_t written = static_cast<size_t>(w);
     while (index < 2 && written >= iov[index].iov_len) {
       written -= iov[index].iov_len;
@@ -106,7 +158,10 @@ Status UnixSocketChannel::receive(protocol::Frame& out) {
   // Waiting for a frame to start may take forever (an idle client); once
   // its first byte is here, the whole frame must follow within the frame
   // deadline, so a peer cannot hold a connection with half a frame.
-  if (!read_full(fd_, head.data(), 1, std::nullopt)) return Status::kTransportError;
+  if (accept_fds_ ? !read_first_byte_and_fd(fd_, head.data(), received_fd_)
+                  : !read_full(fd_, head.data(), 1, std::nullopt)) {
+    return Status::kTransportError;
+  }
   const auto deadline = std::chrono::steady_clock::now() + frame_deadline_;
   if (!read_full(fd_, head.data() + 1, head.size() - 1, deadline)) {
     return Status::kTransportError;
@@ -119,6 +174,17 @@ Status UnixSocketChannel::receive(protocol::Frame& out) {
 }
 
 void UnixSocketChannel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+int UnixSocketChannel::take_received_fd() {
+  const int fd = received_fd_;
+  received_fd_ = -1;
+  return fd;
+}
+
+bool UnixSocketChannel::peer_closed() const {
+  pollfd pfd{fd_, POLLRDHUP, 0};
+  return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 void UnixSocketChannel::set_receive_timeout_ms(unsigned ms) {
   timeval tv{};
@@ -198,7 +264,9 @@ Status connect_unix(const std::string& path, std::unique_ptr<FrameChannel>& out)
     ::close(fd);
     return Status::kDeviceUnavailable;
   }
-  out = std::make_unique<UnixSocketChannel>(fd);
+  auto channel = std::make_unique<UnixSocketChannel>(fd);
+  channel->accept_fds();  // the device's OpenQueue answer carries a memfd
+  out = std::move(channel);
   return Status::kOk;
 }
 

@@ -22,13 +22,24 @@ class UnixSocketChannel final : public FrameChannel {
   Status receive(protocol::Frame& out) override;
   void shutdown() override;
   PeerCredentials peer() const override { return peer_; }
+  int take_received_fd() override;
+  bool peer_closed() const override;
+  // Sends a frame with a descriptor attached (SCM_RIGHTS).
+  Status send_with_fd(const protocol::FrameHeader& header, std::span<const uint8_t> body, int fd);
+  // Lets receive() take a descriptor sent with a frame. Off by default: the
+  // device never accepts descriptors, so a client cannot fill its table.
+  void accept_fds() { accept_fds_ = true; }
   // A receive that waits longer than this fails with kTransportError.
   void set_receive_timeout_ms(unsigned ms);
   // How long the rest of a frame may take once its first byte arrived.
   void set_frame_deadline(std::chrono::milliseconds d) { frame_deadline_ = d; }
 
  private:
+  Status send_frame(const protocol::FrameHeader& header, std::span<const uint8_t> body, int fd);
+
   int fd_;
+  bool accept_fds_ = false;
+  int received_fd_ = -1;
   std::chrono::milliseconds frame_deadline_{10000};
   PeerCredentials peer_;
 };

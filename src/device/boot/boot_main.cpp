@@ -117,6 +117,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", config.max_connections, "Concurrent client connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
+  app.add_option("--queue-depth", config.queue_depth,
+                 "Requests in flight on one connection's shared-memory queue (0: no queues, "
+                 "every request on the socket)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  app.add_option("--queue-workers", config.queue_workers,
+                 "Device threads that may serve one connection's queue at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app.add_option("--frame-timeout-ms", config.frame_timeout_ms,
                  "Once a frame starts, how long the rest of it may take")
       ->capture_default_str()

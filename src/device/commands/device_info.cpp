@@ -1,4 +1,5 @@
-// Device-level commands that need no session: status and PIN challenges.
+// Device-level commands that need no session: status, PIN challenges and
+// the fast path's queue.
 #include "device/commands/commands.h"
 #include "device/fips/state.h"
 
@@ -52,8 +53,22 @@ Status GetChallenge(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
   std::array<uint8_t, kChallengeSize> challenge{};
   const Status s = crypto::random_bytes(challenge);
   if (!ok(s)) return s;
-  ctx.connection.challenge = challenge;
+  ctx.connection.set_challenge(challenge);
   out.body.set(kChallenge, Value::bytes(challenge));
+  return Status::kOk;
+}
+
+// The server makes the queue and sends its memfd with this response
+// (Server::open_queue); here only what any command gets: the gate, and a
+// clear refusal when the device runs without queues.
+Status OpenQueue(CommandContext& ctx, const cbor::MapReader&, Reply& out) {
+  const uint32_t depth = ctx.device.config().queue_depth;
+  if (depth == 0) {
+    out.body.set(kMessage, Value::text("the device runs without shared-memory queues"));
+    return Status::kResourceExhausted;
+  }
+  out.body.set(kQueueDepth, Value::uint(depth));
+  out.open_queue = true;
   return Status::kOk;
 }
 

@@ -30,7 +30,8 @@ Status open_pin_envelope(CommandContext& ctx, const cbor::MapReader& in, uint64_
   if (ephemeral.size() != kPointSize || sealed.size() < kGcmTagSize) {
     return Status::kPinEnvelopeInvalid;
   }
-  if (!ctx.connection.challenge) return Status::kStaleChallenge;
+  const auto challenge = ctx.connection.challenge();
+  if (!challenge) return Status::kStaleChallenge;
 
   SecretBytes z;
   s = crypto::ecdh(ctx.device.pin_transport_key(), Curve::kP384, ephemeral, z);
@@ -45,7 +46,7 @@ Status open_pin_envelope(CommandContext& ctx, const cbor::MapReader& in, uint64_
   put_be(info, ctx.header.opcode, 2);
   put_be(info, field, 8);
   SecretBytes okm(44);
-  s = crypto::hkdf_sha384(z.reveal(), *ctx.connection.challenge, info, okm);
+  s = crypto::hkdf_sha384(z.reveal(), *challenge, info, okm);
   if (!ok(s)) return s;
 
   Bytes aad;
