@@ -275,6 +275,7 @@ CK_RV Module::open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PT
         auto c = connect();
         if (!c) return rv(c);
         token->client.emplace(std::move(c).value());
+        token->key_flags.clear();  // a restarted device numbers its keys anew
       }
       auto d = token->client->open_session(token->partition);
       if (d) {

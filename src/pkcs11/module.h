@@ -20,6 +20,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ihsm/client.h"
@@ -28,6 +29,41 @@
 namespace ihsm::pkcs11 {
 
 constexpr CK_SLOT_ID kFreeSlot = 0x7fff0000;
+
+// The usage flags of keys that C_*Init looked up, so the next Init of the
+// same key costs no device round trip: the device checks the key again at
+// the operation itself, so a key changed or destroyed by another process
+// is refused there (at C_Sign rather than C_SignInit). Entries go when this
+// process changes or destroys the key, when the token gets a new
+// connection, and all at once past kMaxKeys. Handles are never reused by a
+// running device.
+class KeyFlagsCache {
+ public:
+  static constexpr size_t kMaxKeys = 4096;
+  std::optional<uint32_t> get(CK_OBJECT_HANDLE h) {
+    std::lock_guard lock(mutex_);
+    const auto it = flags_.find(h);
+    if (it == flags_.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(CK_OBJECT_HANDLE h, uint32_t flags) {
+    std::lock_guard lock(mutex_);
+    if (flags_.size() >= kMaxKeys) flags_.clear();
+    flags_[h] = flags;
+  }
+  void forget(CK_OBJECT_HANDLE h) {
+    std::lock_guard lock(mutex_);
+    flags_.erase(h);
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    flags_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<CK_OBJECT_HANDLE, uint32_t> flags_;
+};
 
 // One token (partition) as this process uses it.
 struct Token {
@@ -45,6 +81,7 @@ struct Token {
   // C_Login (PKCS#11 login is per application, device login per session).
   std::optional<SecretPin> pin;
   std::set<CK_SESSION_HANDLE> sessions;
+  KeyFlagsCache key_flags;
 };
 
 // An active operation of one kind (sign, verify, encrypt, decrypt, digest).

@@ -685,17 +685,21 @@ CK_RV set_attributes(P11Session& s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl, C
   KeyExtras x;
   std::optional<std::string> label;
   std::optional<Bytes> id;
+  bool names_token = false;
   for (CK_ULONG i = 0; i < count; ++i) {
     if (tmpl[i].type == CKA_LABEL) label = std::string();
     if (tmpl[i].type == CKA_ID) id = Bytes();
+    if (tmpl[i].type == CKA_TOKEN) names_token = true;
   }
   if (const CK_RV r = read_key_template(tmpl, count, t, x); r != CKR_OK) return r;
-  if (t.token != info.value().token || x.value_len || x.curve || x.modulus_bits) {
+  // CKA_TOKEN may be named only with the value it has.
+  if ((names_token && t.token != info.value().token) || x.value_len || x.curve || x.modulus_bits) {
     return CKR_ATTRIBUTE_READ_ONLY;
   }
   if (label) label = t.label;
   if (id) id = t.id;
   auto r = s.device->set_key_attributes(h, t.flags.value_or(0), t.flags_mask, label, id);
+  s.token->key_flags.forget(h);
   return r ? CKR_OK : rv(r);
 }
 
@@ -808,6 +812,7 @@ CK_RV destroy_object(P11Session& s, CK_OBJECT_HANDLE h) {
   if (!info) return info.status() == Status::kNoSuchKey ? CKR_OBJECT_HANDLE_INVALID : rv(info);
   if (const CK_RV r = check_writable(s, info.value().token); r != CKR_OK) return r;
   auto r = s.device->destroy_key(h);
+  s.token->key_flags.forget(h);
   return r ? CKR_OK : rv(r);
 }
 

@@ -183,12 +183,17 @@ CK_RV op_init(P11Session& s, OpKind kind, CK_MECHANISM_PTR mech, CK_OBJECT_HANDL
       if (s.token->role == Role::kPublic) return CKR_USER_NOT_LOGGED_IN;
     }
     // PKCS#11 reports an unusable key at Init, not at the operation.
-    auto info = s.device->key_info(key);
-    if (!info) {
-      return info.status() == Status::kNoSuchKey ? CKR_KEY_HANDLE_INVALID : rv(info);
+    std::optional<uint32_t> flags = s.token->key_flags.get(key);
+    if (!flags) {
+      auto info = s.device->key_info(key);
+      if (!info) {
+        return info.status() == Status::kNoSuchKey ? CKR_KEY_HANDLE_INVALID : rv(info);
+      }
+      flags = info.value().flags;
+      s.token->key_flags.put(key, *flags);
     }
     // Attesting a key is no use of it: any key may be attested.
-    if ((info.value().flags & usage_of(kind)) == 0 && mech->mechanism != CKM_IHSM_KEY_ATTESTATION) {
+    if ((*flags & usage_of(kind)) == 0 && mech->mechanism != CKM_IHSM_KEY_ATTESTATION) {
       return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     fresh.key = key;

@@ -557,6 +557,61 @@ TEST_F(Pkcs11Module, AForkedChildInitialisesAgain) {
   EXPECT_EQ(sign_and_verify(h, pub, priv), CKR_OK);
 }
 
+// C_SignInit remembers a key's usage flags (no device round trip for the
+// next Init); the device still decides at C_Sign. A change made by another
+// process is refused there; this process's own changes and destruction
+// take effect at Init at once.
+TEST_F(Pkcs11Module, InitRemembersKeyFlagsAndTheDeviceStillDecides) {
+  const CK_SLOT_ID slot = make_token("flags");
+  const CK_SESSION_HANDLE h = user_session(slot);
+  static const CK_BYTE kP256[] = {0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07};
+  CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+  CK_ATTRIBUTE pub_tmpl[] = {{CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
+                             {CKA_VERIFY, &yes, sizeof yes},
+                             {CKA_TOKEN, &yes, sizeof yes}};
+  CK_ATTRIBUTE priv_tmpl[] = {{CKA_SIGN, &yes, sizeof yes},
+                              {CKA_TOKEN, &yes, sizeof yes},
+                              {CKA_MODIFIABLE, &yes, sizeof yes}};
+  CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+  CK_OBJECT_HANDLE pub = 0, priv = 0;
+  ASSERT_EQ(f_->C_GenerateKeyPair(h, &gen, pub_tmpl, 3, priv_tmpl, 3, &pub, &priv), CKR_OK);
+  ASSERT_EQ(sign_and_verify(h, pub, priv), CKR_OK);  // the flags are now known here
+  CK_ATTRIBUTE off[] = {{CKA_SIGN, &no, sizeof no}};
+  CK_ATTRIBUTE on[] = {{CKA_SIGN, &yes, sizeof yes}};
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (f_->C_Initialize(nullptr) != CKR_OK) ::_exit(2);
+    CK_SESSION_HANDLE c = 0;
+    if (f_->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &c) !=
+        CKR_OK) {
+      ::_exit(3);
+    }
+    if (f_->C_Login(c, CKU_USER, pin(kUserPin), std::strlen(kUserPin)) != CKR_OK) ::_exit(4);
+    if (f_->C_SetAttributeValue(c, priv, off, 1) != CKR_OK) ::_exit(5);
+    f_->C_Finalize(nullptr);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "child step " << WEXITSTATUS(status) << " failed";
+
+  CK_MECHANISM m = {CKM_ECDSA_SHA256, nullptr, 0};
+  CK_BYTE data[] = "changed elsewhere";
+  CK_BYTE sig[64];
+  CK_ULONG sig_len = sizeof sig;
+  ASSERT_EQ(f_->C_SignInit(h, &m, priv), CKR_OK) << "Init uses what this process knew";
+  EXPECT_EQ(f_->C_Sign(h, data, sizeof data, sig, &sig_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  // Changed here: known here at once.
+  ASSERT_EQ(f_->C_SetAttributeValue(h, priv, on, 1), CKR_OK);
+  EXPECT_EQ(sign_and_verify(h, pub, priv), CKR_OK);
+  ASSERT_EQ(f_->C_SetAttributeValue(h, priv, off, 1), CKR_OK);
+  EXPECT_EQ(f_->C_SignInit(h, &m, priv), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  ASSERT_EQ(f_->C_DestroyObject(h, priv), CKR_OK);
+  EXPECT_EQ(f_->C_SignInit(h, &m, priv), CKR_KEY_HANDLE_INVALID);
+}
+
 TEST_F(Pkcs11Module, ADaemonRestartFailsOldSessionsAndNewOnesWork) {
   const CK_SLOT_ID slot = make_token("restart");
   const CK_SESSION_HANDLE h = user_session(slot);
