@@ -89,6 +89,7 @@ struct SharedQueueMemory::Control {
   uint32_t slot_stride;
   alignas(64) uint32_t sq_tail;   // submissions published by the client
   alignas(64) uint32_t sleepers;  // device workers asleep on sq_tail
+  alignas(64) uint32_t spinning;  // a device worker watches sq_tail: no wake-up needed
   alignas(64) uint32_t ring[kMaxQueueDepth];
 };
 static_assert(sizeof(SharedQueueMemory::Control) <= kControlSize);
@@ -194,15 +195,18 @@ uint32_t QueueServer::take(protocol::Frame& out, Status& header_status) {
       return stopping_.load() ||
              Word(control().sq_tail).load(std::memory_order_acquire) != head_.load();
     };
-    // One idle worker spins for the next request; the others sleep.
+    // One idle worker spins for the next request; the others sleep. The
+    // client does not wake anyone while a worker spins.
     if (!someone_spinning_.exchange(true)) {
+      Word(control().spinning).store(1);
       const bool got = spin_until(has_work, kPureSpin, kDeviceIdleSpin);
+      Word(control().spinning).store(0);
       someone_spinning_ = false;
       if (got) continue;
     }
     // Announce the sleep before the last look at the tail; the client
-    // publishes the tail before it looks at the sleepers, so one of the two
-    // always sees the other.
+    // publishes the tail before it looks at the spinner and the sleepers,
+    // so one of the two always sees the other.
     Word sleepers(control().sleepers);
     sleepers.fetch_add(1);
     const uint32_t tail = Word(control().sq_tail).load();
@@ -314,7 +318,9 @@ Status QueueClient::call(const protocol::FrameHeader& request, std::span<const u
     Word(control().ring[t % depth_]).store(index, std::memory_order_relaxed);
     tail.store(t + 1);
   }
-  if (Word(control().sleepers).load() != 0) futex_wake(&control().sq_tail, 1);
+  if (Word(control().spinning).load() == 0 && Word(control().sleepers).load() != 0) {
+    futex_wake(&control().sq_tail, 1);
+  }
 
   const auto done = [&state] { return state.load(std::memory_order_acquire) == kDone; };
   if (!spin_until(done, kPureSpin, kClientSpin)) {

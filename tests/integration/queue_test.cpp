@@ -156,7 +156,7 @@ TEST_F(QueueLib, AWaitingClientLearnsThatTheDeviceWentAway) {
 constexpr size_t kControl = 4096;
 constexpr size_t kTailOffset = 64;
 constexpr size_t kSleepersOffset = 128;
-constexpr size_t kRingOffset = 192;
+constexpr size_t kRingOffset = 256;
 constexpr size_t kSlotFrame = 64;
 enum : uint32_t { kFree = 0, kSubmitted = 1, kTaken = 2, kDone = 3 };
 
