@@ -120,6 +120,7 @@ constexpr const char* kAllowed[] = {
     "rseq",
     "set_tid_address",
     "sched_yield",
+    "getcpu",  // sched_getcpu without rseq or the vDSO (the queue's spin hints)
     "sched_getaffinity",
     "getpid",
     "gettid",

@@ -12,55 +12,38 @@ namespace ihsm::device {
 namespace {
 constexpr size_t kMaxTurningAway = 8;
 
-// One connection's shared-memory queue and the device workers serving it.
-// The first worker starts with the queue; more (up to `max_workers`) start
-// when requests wait while every worker is busy, so a client with one
-// thread costs one device thread. Destruction stops and joins them all.
+// One connection's shared-memory queue and the device workers serving it,
+// all started with the queue (an idle one sleeps on a futex and costs only
+// its stack), so a second request in flight never waits for a thread to be
+// made. Destruction stops and joins them.
 class QueueService {
  public:
   QueueService(Device& device, ConnectionState& connection,
-               std::unique_ptr<transport::QueueServer> queue, uint32_t max_workers,
+               std::unique_ptr<transport::QueueServer> queue, uint32_t workers,
                std::function<void()> on_broken)
       : device_(device),
         connection_(connection),
         queue_(std::move(queue)),
-        max_workers_(std::max<uint32_t>(1, max_workers)),
         on_broken_(std::move(on_broken)) {
-    std::lock_guard lock(mutex_);
-    add_worker();
+    const uint32_t n = std::clamp<uint32_t>(workers, 1, queue_->depth());
+    for (uint32_t i = 0; i < n; ++i) workers_.emplace_back([this] { work(); });
   }
   ~QueueService() {
     queue_->stop();
-    std::vector<std::thread> workers;
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      workers.swap(workers_);
-    }
-    for (auto& t : workers) t.join();
+    for (auto& t : workers_) t.join();
   }
   QueueService(const QueueService&) = delete;
+  QueueService& operator=(const QueueService&) = delete;
   // The client has the memfd: the device keeps only its mapping.
   void memfd_sent() { queue_->close_fd(); }
-  QueueService& operator=(const QueueService&) = delete;
 
  private:
-  void add_worker() {  // mutex_ held
-    if (!stopping_ && workers_.size() < max_workers_) workers_.emplace_back([this] { work(); });
-  }
-
   void work() {
     protocol::Frame frame;  // its body keeps its capacity from request to request
     for (;;) {
       Status header_status = Status::kOk;
       const uint32_t slot = queue_->take(frame, header_status);
       if (slot == UINT32_MAX) break;
-      if (queue_->backlog() > 0 && busy_.load() + 1 >= worker_count_.load()) {
-        std::lock_guard lock(mutex_);
-        add_worker();
-        worker_count_ = static_cast<uint32_t>(workers_.size());
-      }
-      ++busy_;
       DispatchResult r;
       if (!ok(header_status)) {
         r = error_response(frame.header, header_status);
@@ -71,7 +54,6 @@ class QueueService {
         r = dispatch(device_, connection_, frame.header, frame.body);
       }
       queue_->complete(slot, r.header, r.body);
-      --busy_;
     }
     // The client wrote an impossible ring position: nothing more it puts
     // in the queue can be trusted, so the connection ends.
@@ -81,13 +63,8 @@ class QueueService {
   Device& device_;
   ConnectionState& connection_;
   std::unique_ptr<transport::QueueServer> queue_;
-  const uint32_t max_workers_;
   std::function<void()> on_broken_;
-  std::atomic<uint32_t> busy_{0};
-  std::atomic<uint32_t> worker_count_{1};
-  std::mutex mutex_;
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::vector<std::thread> workers_;  // written only by the constructor
 };
 
 }  // namespace

@@ -79,8 +79,6 @@ class QueueServer final : public SharedQueueMemory {
   uint32_t take(protocol::Frame& out, Status& header_status);
   // Writes the response into the slot and wakes its waiter.
   void complete(uint32_t slot, const protocol::FrameHeader& header, std::span<const uint8_t> body);
-  // Submissions seen but not yet taken (a hint for starting more workers).
-  uint32_t backlog() const;
   // Wakes every take(); they return UINT32_MAX from then on.
   void stop();
   bool stopped() const { return stopping_.load(); }
@@ -120,6 +118,10 @@ class QueueClient final : public SharedQueueMemory {
 
   std::mutex mutex_;  // free_ and the ring tail
   std::vector<uint32_t> free_;
+  std::atomic<uint32_t> in_flight_{0};
+  // Until when (steady clock, ns) a waiter sleeps at once: two requests
+  // were in flight recently (shm_queue.cpp, kQuietFor).
+  std::atomic<int64_t> no_spin_until_ns_{0};
 };
 
 }  // namespace ihsm::transport
