@@ -112,7 +112,7 @@ Status aes_one_shot(CommandContext& ctx, const cbor::MapReader& in, Mechanism m,
     case Mechanism::kAesGcm:
       if (encrypt) {
         Bytes ciphertext;
-        s = crypto::aes_gcm_encrypt(key.secret.reveal(), iv, aad, input, ciphertext, tag);
+        s = key.prepared_aead.gcm_encrypt(key.secret.reveal(), iv, aad, input, ciphertext, tag);
         if (!ok(s)) return s;
         out.body.set(kIv, Value::bytes(iv));
         out.body.set(kCiphertext, Value::bytes(ciphertext));
@@ -120,7 +120,7 @@ Status aes_one_shot(CommandContext& ctx, const cbor::MapReader& in, Mechanism m,
         return Status::kOk;
       }
       if (tag.size() != kGcmTagSize) return Status::kMechanismParamInvalid;
-      s = crypto::aes_gcm_decrypt(key.secret.reveal(), iv, aad, input, tag, result);
+      s = key.prepared_aead.gcm_decrypt(key.secret.reveal(), iv, aad, input, tag, result);
       break;
     case Mechanism::kAesCbc:
     case Mechanism::kAesCbcPad:

@@ -184,7 +184,7 @@ Status Sign(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
       s = crypto::ed25519_sign(key.pkey.get(), p.data, signature);
       break;
     case SignPlan::Kind::kHmac:
-      s = crypto::hmac(p.hmac_hash, key.secret.reveal(), p.data, signature);
+      s = key.prepared_mac.hmac(p.hmac_hash, key.secret.reveal(), p.data, signature);
       break;
   }
   if (!ok(s)) return s;
@@ -211,7 +211,7 @@ Status Verify(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
       return crypto::ed25519_verify(key.pkey.get(), p.data, signature);
     case SignPlan::Kind::kHmac:
       // Constant-time comparison inside.
-      return crypto::hmac_verify(p.hmac_hash, key.secret.reveal(), p.data, signature);
+      return key.prepared_mac.hmac_verify(p.hmac_hash, key.secret.reveal(), p.data, signature);
   }
   return Status::kInternalError;
 }
