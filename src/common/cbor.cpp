@@ -26,6 +26,12 @@ Value Value::bytes(std::span<const uint8_t> v) {
   out.bytes_.assign(v.begin(), v.end());
   return out;
 }
+Value Value::bytes(Bytes&& v) {
+  Value out;
+  out.type_ = Type::kBytes;
+  out.bytes_ = std::move(v);
+  return out;
+}
 Value Value::text(std::string_view v) {
   Value out;
   out.type_ = Type::kText;
@@ -148,8 +154,37 @@ void encode_append(const Value& v, Bytes& out) {
   out.insert(out.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(len));
 }
 
+namespace {
+
+// At least the encoded size (headers counted at their largest), so
+// encode() allocates once instead of growing through every power of two
+// up to a large string's size.
+size_t encoded_size_bound(const Value& v) {
+  constexpr size_t kHeader = 9;
+  switch (v.type()) {
+    case Value::Type::kBytes:
+    case Value::Type::kText:
+      return kHeader + v.as_bytes().size();
+    case Value::Type::kArray: {
+      size_t n = kHeader;
+      for (const auto& item : v.items()) n += encoded_size_bound(item);
+      return n;
+    }
+    case Value::Type::kMap: {
+      size_t n = kHeader;
+      for (const auto& [k, val] : v.entries()) n += encoded_size_bound(k) + encoded_size_bound(val);
+      return n;
+    }
+    default:
+      return kHeader;
+  }
+}
+
+}  // namespace
+
 Bytes encode(const Value& v) {
   Bytes out;
+  out.reserve(encoded_size_bound(v));
   encode_append(v, out);
   return out;
 }
@@ -377,6 +412,16 @@ Status MapReader::get_bytes(uint64_t key, Bytes& out, size_t max_len) const {
   return Status::kOk;
 }
 
+Status MapReader::get_bytes_view(uint64_t key, std::span<const uint8_t>& out,
+                                 size_t max_len) const {
+  const Value* v = map_.find(key);
+  if (v == nullptr) return Status::kMissingField;
+  if (!v->is(Value::Type::kBytes)) return Status::kMalformedBody;
+  if (v->as_bytes().size() > max_len) return Status::kFieldTooLarge;
+  out = v->as_bytes();
+  return Status::kOk;
+}
+
 Status MapReader::get_text(uint64_t key, std::string& out, size_t max_len) const {
   const Value* v = map_.find(key);
   if (v == nullptr) return Status::kMissingField;
@@ -400,6 +445,11 @@ Status MapReader::opt_bool(uint64_t key, bool& out) const {
 
 Status MapReader::opt_bytes(uint64_t key, Bytes& out, size_t max_len) const {
   return has(key) ? get_bytes(key, out, max_len) : Status::kOk;
+}
+
+Status MapReader::opt_bytes_view(uint64_t key, std::span<const uint8_t>& out,
+                                 size_t max_len) const {
+  return has(key) ? get_bytes_view(key, out, max_len) : Status::kOk;
 }
 
 Status MapReader::opt_text(uint64_t key, std::string& out, size_t max_len) const {

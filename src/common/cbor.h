@@ -25,6 +25,7 @@ class Value {
   static Value uint(uint64_t v);
   static Value negint(int64_t v);  // v < 0
   static Value bytes(std::span<const uint8_t> v);
+  static Value bytes(Bytes&& v);  // takes the buffer: no copy of a large result
   static Value text(std::string_view v);
   static Value boolean(bool v);
   static Value array();
@@ -89,11 +90,15 @@ class MapReader {
   Status get_uint(uint64_t key, uint64_t& out, uint64_t max = UINT64_MAX) const;
   Status get_bool(uint64_t key, bool& out) const;
   Status get_bytes(uint64_t key, Bytes& out, size_t max_len) const;
+  // The same checks, no copy: `out` views the map's own bytes (valid while
+  // the map lives and is not changed).
+  Status get_bytes_view(uint64_t key, std::span<const uint8_t>& out, size_t max_len) const;
   Status get_text(uint64_t key, std::string& out, size_t max_len) const;
   // Optional variants: absent leaves `out` as it is and returns kOk.
   Status opt_uint(uint64_t key, std::optional<uint64_t>& out, uint64_t max = UINT64_MAX) const;
   Status opt_bool(uint64_t key, bool& out) const;
   Status opt_bytes(uint64_t key, Bytes& out, size_t max_len) const;
+  Status opt_bytes_view(uint64_t key, std::span<const uint8_t>& out, size_t max_len) const;
   Status opt_text(uint64_t key, std::string& out, size_t max_len) const;
   // Array or map value, for nested structures.
   const Value* get(uint64_t key) const { return map_.find(key); }

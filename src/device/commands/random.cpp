@@ -13,7 +13,7 @@ Status GenerateRandom(CommandContext&, const cbor::MapReader& in, Reply& out) {
   Bytes data(length);
   s = crypto::random_bytes(data);
   if (!ok(s)) return s;
-  out.body.set(kData, cbor::Value::bytes(data));
+  out.body.set(kData, cbor::Value::bytes(std::move(data)));
   return Status::kOk;
 }
 

@@ -1,6 +1,7 @@
 // Signatures and MACs: ECDSA, RSA PKCS#1 v1.5 and PSS, Ed25519, HMAC;
 // sign and verify.
 #include <array>
+#include <span>
 
 #include "device/commands/commands.h"
 
@@ -34,7 +35,9 @@ struct SignPlan {
   enum class Kind { kEcdsa, kRsa, kEddsa, kHmac } kind;
   crypto::RsaSignParams rsa;
   crypto::Hash hmac_hash = crypto::Hash::kSha256;
-  Bytes data;  // possibly stripped of a DigestInfo prefix
+  // A view into the request (it outlives the command), possibly without a
+  // DigestInfo prefix.
+  std::span<const uint8_t> data;
 };
 
 Status read_pss_params(const cbor::MapReader& params, crypto::Hash expected_hash, bool check_hash,
@@ -79,7 +82,7 @@ Status plan(const CommandContext& ctx, const cbor::MapReader& in, Mechanism mech
         if (p.data.size() == d.prefix.size() + crypto::hash_size(d.hash) &&
             std::equal(d.prefix.begin(), d.prefix.end(), p.data.begin())) {
           p.rsa.hash = d.hash;
-          p.data.erase(p.data.begin(), p.data.begin() + d.prefix.size());
+          p.data = p.data.subspan(d.prefix.size());
           matched = true;
           break;
         }
@@ -154,10 +157,11 @@ Status plan(const CommandContext& ctx, const cbor::MapReader& in, Mechanism mech
   return Status::kOk;
 }
 
-Status read_common(const cbor::MapReader& in, Mechanism& mechanism, Bytes& data) {
+Status read_common(const cbor::MapReader& in, Mechanism& mechanism,
+                   std::span<const uint8_t>& data) {
   uint64_t raw = 0;
   Status s = in.get_uint(kMechanism, raw, UINT32_MAX);
-  if (ok(s)) s = in.get_bytes(kData, data, kMaxSignData);
+  if (ok(s)) s = in.get_bytes_view(kData, data, kMaxSignData);
   mechanism = static_cast<Mechanism>(raw);
   return s;
 }
@@ -184,11 +188,11 @@ Status Sign(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
       s = crypto::ed25519_sign(key.pkey.get(), p.data, signature);
       break;
     case SignPlan::Kind::kHmac:
-      s = crypto::hmac(p.hmac_hash, key.secret.reveal(), p.data, signature);
+      s = key.prepared_mac.hmac(p.hmac_hash, key.secret.reveal(), p.data, signature);
       break;
   }
   if (!ok(s)) return s;
-  out.body.set(kSignature, Value::bytes(signature));
+  out.body.set(kSignature, Value::bytes(std::move(signature)));
   return Status::kOk;
 }
 
@@ -196,9 +200,9 @@ Status Verify(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   if (!ctx.key) return Status::kMissingField;
   Mechanism mechanism{};
   SignPlan p{};
-  Bytes signature;
+  std::span<const uint8_t> signature;
   Status s = read_common(in, mechanism, p.data);
-  if (ok(s)) s = in.get_bytes(kSignature, signature, 1024);
+  if (ok(s)) s = in.get_bytes_view(kSignature, signature, 1024);
   if (ok(s)) s = plan(ctx, in, mechanism, ObjectClass::kPublicKey, p, out);
   if (!ok(s)) return s;
   const KeyObject& key = *ctx.key;
@@ -211,7 +215,7 @@ Status Verify(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
       return crypto::ed25519_verify(key.pkey.get(), p.data, signature);
     case SignPlan::Kind::kHmac:
       // Constant-time comparison inside.
-      return crypto::hmac_verify(p.hmac_hash, key.secret.reveal(), p.data, signature);
+      return key.prepared_mac.hmac_verify(p.hmac_hash, key.secret.reveal(), p.data, signature);
   }
   return Status::kInternalError;
 }

@@ -1,9 +1,11 @@
 // AES: CBC (with or without PKCS#7 padding), CTR, KW (RFC 3394), KWP
-// (RFC 5649) one-shot, and multi-part GCM/CBC/CTR.
+// (RFC 5649) one-shot, multi-part GCM/CBC/CTR, and GCM on prepared
+// per-key contexts (prepared.h).
 #include <openssl/err.h>
 
 #include "device/crypto/algorithms.h"
 #include "device/crypto/ossl_util.h"
+#include "device/crypto/prepared.h"
 
 namespace ihsm::device::crypto {
 namespace {
@@ -32,9 +34,7 @@ const EVP_CIPHER* cbc_for(size_t n) {
 const EVP_CIPHER* ctr_for(size_t n) {
   return by_key_size(n, EVP_aes_128_ctr(), EVP_aes_192_ctr(), EVP_aes_256_ctr());
 }
-const EVP_CIPHER* gcm_for(size_t n) {
-  return by_key_size(n, EVP_aes_128_gcm(), EVP_aes_192_gcm(), EVP_aes_256_gcm());
-}
+const EVP_CIPHER* gcm_for(size_t n) { return detail::aes_gcm_cipher(n); }
 const EVP_CIPHER* kw_for(size_t n) {
   return by_key_size(n, EVP_aes_128_wrap(), EVP_aes_192_wrap(), EVP_aes_256_wrap());
 }
@@ -93,6 +93,13 @@ Status to_bytes(Status s, SecretBytes& secret, Bytes& out) {
   if (!ok(s)) return s;
   out.assign(secret.reveal().begin(), secret.reveal().end());
   return Status::kOk;
+}
+
+// The fetched algorithm, or the legacy one when the fetch failed.
+const EVP_CIPHER* fetched_or(EVP_CIPHER* fetched, const EVP_CIPHER* legacy) {
+  if (fetched != nullptr) return fetched;
+  ERR_clear_error();
+  return legacy;
 }
 
 }  // namespace
@@ -194,6 +201,127 @@ Status aes_kwp_unwrap(std::span<const uint8_t> kek, std::span<const uint8_t> wra
   op.update_failure = Status::kTagMismatch;
   op.final_failure = Status::kTagMismatch;
   return run(op, kek, wrapped, out);
+}
+
+// ---- GCM shared by the one-shot functions (backend.cpp) and PreparedAead
+
+namespace detail {
+
+const EVP_CIPHER* aes_gcm_cipher(size_t key_len) {
+  // Held until the process exits (never freed: a worker may still use
+  // them while statics are destroyed). Should a fetch fail, the legacy
+  // object still works, fetched per init as before.
+  static const EVP_CIPHER* const k128 =
+      fetched_or(EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr), EVP_aes_128_gcm());
+  static const EVP_CIPHER* const k192 =
+      fetched_or(EVP_CIPHER_fetch(nullptr, "AES-192-GCM", nullptr), EVP_aes_192_gcm());
+  static const EVP_CIPHER* const k256 =
+      fetched_or(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr), EVP_aes_256_gcm());
+  return by_key_size(key_len, k128, k192, k256);
+}
+
+Status gcm_seal(EVP_CIPHER_CTX* ctx, std::span<const uint8_t> aad,
+                std::span<const uint8_t> plaintext, Bytes& ciphertext, Bytes& tag) {
+  if (!fits_int(aad.size()) || !fits_int(plaintext.size())) return Status::kDataLengthInvalid;
+  Bytes c(plaintext.size());
+  Bytes t(16);
+  int len = 0;
+  int final_len = 0;
+  if ((!aad.empty() &&
+       EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
+      (!plaintext.empty() && EVP_EncryptUpdate(ctx, c.data(), &len, plaintext.data(),
+                                               static_cast<int>(plaintext.size())) != 1) ||
+      EVP_EncryptFinal_ex(ctx, c.data() + (plaintext.empty() ? 0 : len), &final_len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, t.data()) != 1) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  ciphertext = std::move(c);
+  tag = std::move(t);
+  return Status::kOk;
+}
+
+Status gcm_open(EVP_CIPHER_CTX* ctx, std::span<const uint8_t> aad,
+                std::span<const uint8_t> ciphertext, std::span<const uint8_t> tag,
+                SecretBytes& plaintext) {
+  plaintext.clear();
+  if (tag.size() != 16) return Status::kMechanismParamInvalid;
+  if (!fits_int(aad.size()) || !fits_int(ciphertext.size())) return Status::kDataLengthInvalid;
+  SecretBytes result(ciphertext.size() + 1);  // never empty, so data() is never null
+  uint8_t* out = result.reveal_mutable().data();
+  int len = 0;
+  int final_len = 0;
+  if ((!aad.empty() &&
+       EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
+      (!ciphertext.empty() && EVP_DecryptUpdate(ctx, out, &len, ciphertext.data(),
+                                                static_cast<int>(ciphertext.size())) != 1) ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, const_cast<uint8_t*>(tag.data())) != 1) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  if (EVP_DecryptFinal_ex(ctx, out + (ciphertext.empty() ? 0 : len), &final_len) != 1) {
+    ERR_clear_error();
+    return Status::kTagMismatch;  // `result` is cleansed as it is freed
+  }
+  result.resize(ciphertext.size());
+  plaintext = std::move(result);
+  return Status::kOk;
+}
+
+}  // namespace detail
+
+// ---- PreparedAead
+
+namespace {
+
+using GcmPool = detail::ContextPool<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>;
+
+// A context keyed for `key` with its direction and IV set: a pooled one
+// gets only the IV (the key schedule stays), a new one cipher and key too.
+Status gcm_context(GcmPool::Lease& lease, std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                   bool encrypt) {
+  const EVP_CIPHER* cipher = detail::aes_gcm_cipher(key.size());
+  if (cipher == nullptr) return Status::kKeySizeInvalid;
+  if (iv.size() != 12) return Status::kMechanismParamInvalid;
+  if (lease.get() == nullptr) {
+    EVP_CIPHER_CTX* fresh = EVP_CIPHER_CTX_new();
+    if (fresh == nullptr) return Status::kCryptoFailure;
+    lease.adopt(fresh);
+    if (EVP_CipherInit_ex2(fresh, cipher, key.data(), nullptr, encrypt ? 1 : 0, nullptr) != 1) {
+      ERR_clear_error();
+      return Status::kCryptoFailure;
+    }
+  }
+  if (EVP_CipherInit_ex2(lease.get(), nullptr, nullptr, iv.data(), encrypt ? 1 : 0, nullptr) != 1) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
+Status PreparedAead::gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                                 std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
+                                 Bytes& ciphertext, Bytes& tag) {
+  GcmPool::Lease lease(gcm_);
+  Status s = gcm_context(lease, key, iv, true);
+  if (ok(s)) s = detail::gcm_seal(lease.get(), aad, plaintext, ciphertext, tag);
+  if (ok(s)) lease.finished_cleanly();
+  return s;
+}
+
+Status PreparedAead::gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                                 std::span<const uint8_t> aad, std::span<const uint8_t> ciphertext,
+                                 std::span<const uint8_t> tag, SecretBytes& plaintext) {
+  plaintext.clear();
+  if (tag.size() != 16) return Status::kMechanismParamInvalid;
+  GcmPool::Lease lease(gcm_);
+  Status s = gcm_context(lease, key, iv, false);
+  if (ok(s)) s = detail::gcm_open(lease.get(), aad, ciphertext, tag, plaintext);
+  // A wrong tag ends here too: that context is freed, not reused.
+  if (ok(s)) lease.finished_cleanly();
+  return s;
 }
 
 // ---- AesStream

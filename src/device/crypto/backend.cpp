@@ -138,11 +138,11 @@ const char* hash_name(Hash h) {
 const EVP_MD* ecdsa_md(Mechanism m) {
   switch (m) {
     case Mechanism::kEcdsaSha256:
-      return EVP_sha256();
+      return hash_md(Hash::kSha256);
     case Mechanism::kEcdsaSha384:
-      return EVP_sha384();
+      return hash_md(Hash::kSha384);
     case Mechanism::kEcdsaSha512:
-      return EVP_sha512();
+      return hash_md(Hash::kSha512);
     default:
       return nullptr;
   }
@@ -153,19 +153,6 @@ const EVP_MD* ecdsa_md(Mechanism m) {
 namespace {
 
 using detail::ec_group_name;
-
-const EVP_CIPHER* gcm_for(size_t key_len) {
-  switch (key_len) {
-    case 16:
-      return EVP_aes_128_gcm();
-    case 24:
-      return EVP_aes_192_gcm();
-    case 32:
-      return EVP_aes_256_gcm();
-    default:
-      return nullptr;
-  }
-}
 
 }  // namespace
 
@@ -290,7 +277,7 @@ Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<con
 Status ecdsa_sign_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data, Bytes& signature) {
   uint8_t digest[48];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha384(), nullptr) != 1) {
+  if (EVP_Digest(data.data(), data.size(), digest, &len, hash_md(Hash::kSha384), nullptr) != 1) {
     return Status::kCryptoFailure;
   }
   return detail::ecdsa_sign_digest_der(key, std::span<const uint8_t>(digest, len), signature);
@@ -300,7 +287,8 @@ bool ecdsa_verify_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data,
                              std::span<const uint8_t> signature) {
   uint8_t digest[48];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha384(), nullptr) != 1) return false;
+  if (EVP_Digest(data.data(), data.size(), digest, &len, hash_md(Hash::kSha384), nullptr) != 1)
+    return false;
   return detail::ecdsa_verify_digest_der(key, std::span<const uint8_t>(digest, len), signature);
 }
 
@@ -344,50 +332,30 @@ Status scrypt(std::span<const uint8_t> secret, std::span<const uint8_t> salt, ui
 Status aes_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
                        std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
                        Bytes& ciphertext, Bytes& tag) {
-  const EVP_CIPHER* cipher = gcm_for(key.size());
+  const EVP_CIPHER* cipher = detail::aes_gcm_cipher(key.size());
   if (cipher == nullptr) return Status::kKeySizeInvalid;
   if (iv.size() != 12) return Status::kMechanismParamInvalid;
   CipherCtx ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  ciphertext.resize(plaintext.size());
-  tag.resize(16);
-  if (!ctx || EVP_EncryptInit_ex2(ctx.get(), cipher, key.data(), iv.data(), nullptr) != 1 ||
-      (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(),
-                                         static_cast<int>(aad.size())) != 1) ||
-      EVP_EncryptUpdate(ctx.get(), ciphertext.data(), &len, plaintext.data(),
-                        static_cast<int>(plaintext.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx.get(), ciphertext.data() + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data()) != 1) {
+  if (!ctx || EVP_EncryptInit_ex2(ctx.get(), cipher, key.data(), iv.data(), nullptr) != 1) {
+    ERR_clear_error();
     return Status::kCryptoFailure;
   }
-  return Status::kOk;
+  return detail::gcm_seal(ctx.get(), aad, plaintext, ciphertext, tag);
 }
 
 Status aes_gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
                        std::span<const uint8_t> aad, std::span<const uint8_t> ciphertext,
                        std::span<const uint8_t> tag, SecretBytes& plaintext) {
-  const EVP_CIPHER* cipher = gcm_for(key.size());
+  const EVP_CIPHER* cipher = detail::aes_gcm_cipher(key.size());
   if (cipher == nullptr) return Status::kKeySizeInvalid;
   if (iv.size() != 12 || tag.size() != 16) return Status::kMechanismParamInvalid;
   CipherCtx ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  plaintext.resize(ciphertext.size());
-  uint8_t* out = plaintext.reveal_mutable().data();
-  if (!ctx || EVP_DecryptInit_ex2(ctx.get(), cipher, key.data(), iv.data(), nullptr) != 1 ||
-      (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(),
-                                         static_cast<int>(aad.size())) != 1) ||
-      EVP_DecryptUpdate(ctx.get(), out, &len, ciphertext.data(),
-                        static_cast<int>(ciphertext.size())) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, const_cast<uint8_t*>(tag.data())) !=
-          1) {
+  if (!ctx || EVP_DecryptInit_ex2(ctx.get(), cipher, key.data(), iv.data(), nullptr) != 1) {
+    ERR_clear_error();
     plaintext.clear();
     return Status::kCryptoFailure;
   }
-  if (EVP_DecryptFinal_ex(ctx.get(), out + len, &len) != 1) {
-    plaintext.clear();
-    return Status::kTagMismatch;
-  }
-  return Status::kOk;
+  return detail::gcm_open(ctx.get(), aad, ciphertext, tag, plaintext);
 }
 
 }  // namespace ihsm::device::crypto

@@ -22,18 +22,40 @@ size_t hash_size(Hash h) {
   return 0;
 }
 
+namespace {
+
+// The fetched digest, or the legacy one when the fetch failed.
+const EVP_MD* fetched_or(EVP_MD* fetched, const EVP_MD* legacy) {
+  if (fetched != nullptr) return fetched;
+  ERR_clear_error();
+  return legacy;
+}
+
+}  // namespace
+
+// Fetched once and held until the process exits (as aes_gcm_cipher): a
+// legacy EVP_sha256() would be fetched again by every digest init.
 const EVP_MD* hash_md(Hash h) {
+  static const EVP_MD* const kSha1 = fetched_or(EVP_MD_fetch(nullptr, "SHA1", nullptr), EVP_sha1());
+  static const EVP_MD* const kSha224 =
+      fetched_or(EVP_MD_fetch(nullptr, "SHA224", nullptr), EVP_sha224());
+  static const EVP_MD* const kSha256 =
+      fetched_or(EVP_MD_fetch(nullptr, "SHA256", nullptr), EVP_sha256());
+  static const EVP_MD* const kSha384 =
+      fetched_or(EVP_MD_fetch(nullptr, "SHA384", nullptr), EVP_sha384());
+  static const EVP_MD* const kSha512 =
+      fetched_or(EVP_MD_fetch(nullptr, "SHA512", nullptr), EVP_sha512());
   switch (h) {
     case Hash::kSha1:
-      return EVP_sha1();
+      return kSha1;
     case Hash::kSha224:
-      return EVP_sha224();
+      return kSha224;
     case Hash::kSha256:
-      return EVP_sha256();
+      return kSha256;
     case Hash::kSha384:
-      return EVP_sha384();
+      return kSha384;
     case Hash::kSha512:
-      return EVP_sha512();
+      return kSha512;
   }
   return nullptr;
 }

@@ -80,6 +80,19 @@ inline Status kdf_derive(const char* name, const OSSL_PARAM* params, std::span<u
   return Status::kOk;
 }
 
+// AES-GCM for a 16-, 24- or 32-byte key (nullptr otherwise), fetched once
+// for the device's lifetime: a legacy EVP_aes_*_gcm() would be fetched
+// again by every init.
+const EVP_CIPHER* aes_gcm_cipher(size_t key_len);
+// The rest of a GCM operation on a context that has its cipher, key, IV
+// and direction: AAD, data, tag (16 bytes). gcm_open: kTagMismatch when
+// authentication fails; `plaintext` is then empty.
+Status gcm_seal(EVP_CIPHER_CTX* ctx, std::span<const uint8_t> aad,
+                std::span<const uint8_t> plaintext, Bytes& ciphertext, Bytes& tag);
+Status gcm_open(EVP_CIPHER_CTX* ctx, std::span<const uint8_t> aad,
+                std::span<const uint8_t> ciphertext, std::span<const uint8_t> tag,
+                SecretBytes& plaintext);
+
 // OpenSSL's name of a hash ("SHA256", ...).
 const char* hash_name(Hash h);
 // The digest of an ECDSA-SHA* mechanism; nullptr for anything else.

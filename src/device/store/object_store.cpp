@@ -1126,6 +1126,19 @@ Status ObjectStore::get(PartitionId partition, KeyHandle handle,
   });
 }
 
+std::string ObjectStore::find_sql(const Query& query) {
+  std::string sql = kFindSql;
+  if (query.label) sql += " AND label = ?2";
+  if (query.id) sql += " AND id = ?3";
+  // With a label or an id, "+class" keeps SQLite off the class index: it
+  // rates (partition, class) as good as (partition, label), but a class
+  // matches most of a partition (540 us against 70 us per lookup among
+  // 5,000 objects). The class is then checked on the few rows found.
+  if (query.object_class) sql += (query.label || query.id) ? " AND +class = ?4" : " AND class = ?4";
+  sql += " AND handle > ?5 ORDER BY handle LIMIT ?6";
+  return sql;
+}
+
 Status ObjectStore::find(const Query& query, std::vector<ObjectRow>& out) const {
   out.clear();
   if (query.limit == 0 || query.after >= kSessionHandleBase - 1) return Status::kOk;
@@ -1136,12 +1149,7 @@ Status ObjectStore::find(const Query& query, std::vector<ObjectRow>& out) const 
     const unsigned mask =
         (query.label ? 1u : 0u) | (query.id ? 2u : 0u) | (query.object_class ? 4u : 0u);
     if (!c.find[mask]) {
-      std::string sql = kFindSql;
-      if (mask & 1u) sql += " AND label = ?2";
-      if (mask & 2u) sql += " AND id = ?3";
-      if (mask & 4u) sql += " AND class = ?4";
-      sql += " AND handle > ?5 ORDER BY handle LIMIT ?6";
-      if (Status st = prepare(c.db.get(), sql, c.find[mask]); !ok(st)) return st;
+      if (Status st = prepare(c.db.get(), find_sql(query), c.find[mask]); !ok(st)) return st;
     }
     sqlite3_stmt* s = c.find[mask].get();
     StatementScope scope(s);

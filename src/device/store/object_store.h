@@ -155,6 +155,9 @@ class ObjectStore {
   // Reads (any thread, concurrently with writes; see only committed data).
   Status get(PartitionId partition, KeyHandle handle, std::optional<ObjectRow>& out) const;
   Status find(const Query& query, std::vector<ObjectRow>& out) const;
+  // The SQL find() prepares for the filters `query` sets (their values are
+  // bound, not in the text); public so a test can check its query plan.
+  static std::string find_sql(const Query& query);
   Status is_destroyed(PartitionId partition, std::span<const uint8_t> uid, bool& out) const;
   Status count(PartitionId partition, uint64_t& out) const;
   // A value stored with SetMeta; 0 if never set.

@@ -15,6 +15,7 @@
 #include "common/secret.h"
 #include "device/crypto/backend.h"
 #include "device/crypto/key_facts.h"
+#include "device/crypto/prepared.h"
 #include "ihsm/types.h"
 
 namespace ihsm::device {
@@ -63,6 +64,13 @@ struct KeyObject {
   crypto::Pkey pkey;
   SecretBytes secret;
 
+  // Contexts keyed with `secret`, kept between operations (AES-GCM, HMAC;
+  // crypto/prepared.h): CSPs like `secret`, freed with the object. Each
+  // is a pool that hands a context to one operation at a time, so the
+  // object stays shareable across threads.
+  mutable crypto::PreparedAead prepared_aead;
+  mutable crypto::PreparedMac prepared_mac;
+
   // Device-generated GCM IVs follow SP 800-38D 8.2.1's deterministic
   // construction: a 64-bit fixed field naming this incarnation of the key
   // (Device::next_key_incarnation: never repeats on a device, also for a
@@ -81,7 +89,8 @@ struct KeyObject {
     return true;
   }
 
-  // Every field, the key material shared or cloned: SetKeyAttributes
+  // Every field, the key material shared or cloned (the prepared contexts
+  // are not: the duplicate starts with empty pools): SetKeyAttributes
   // publishes a changed duplicate under the same handle, CopyObject a new
   // object (which then gets its own handle, uid and GCM fixed field).
   std::shared_ptr<KeyObject> duplicate() const {

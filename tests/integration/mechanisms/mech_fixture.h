@@ -533,6 +533,18 @@ class Device {
     return std::move(s).value();
   }
 
+  // A session on a connection of its own (another application: it sees
+  // the partition's token objects, not this connection's session objects).
+  Result<Session> login_on_new_connection(Role role) {
+    auto c = Client::connect(daemon_->socket());
+    if (!c) return {c.status(), c.detail()};
+    auto s = c->open_session(partition_);
+    if (!s) return {s.status(), s.detail()};
+    auto r = s->login(role, SecretPin(role == Role::kCryptoOfficer ? kOfficerPin : kUserPin));
+    if (!r) return {r.status(), r.detail()};
+    return std::move(s).value();
+  }
+
   Session& user() { return *user_; }
   std::string log() const { return daemon_->log(); }
 

@@ -3,7 +3,12 @@
 // Counter Mode of Operation", the vectors SP 800-38D refers to).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "device/crypto/algorithms.h"
+#include "device/crypto/prepared.h"
 #include "kat_util.h"
 
 namespace ihsm::device::crypto {
@@ -373,6 +378,83 @@ TEST(AesStream, GcmMultiPartMatchesKatAndOneShot) {
       EXPECT_EQ(to_hex(pt), k.plain);
     }
   }
+}
+
+// A PreparedAead reuses its keyed contexts: every use after the first
+// must give the published values again, in both directions, whatever ran
+// on the context before (encrypt, decrypt, a failed decrypt).
+TEST(PreparedAead, GcmRepeatsTheKatAcrossReusedContexts) {
+  for (const auto& k : kGcm) {
+    SCOPED_TRACE(k.name);
+    const Bytes key = hex(k.key), iv = hex(k.iv), aad = hex(k.aad), plain = hex(k.plain);
+    PreparedAead prepared;
+    for (int round = 0; round < 3; ++round) {
+      Bytes ct, tag;
+      ASSERT_EQ(prepared.gcm_encrypt(key, iv, aad, plain, ct, tag), Status::kOk);
+      EXPECT_EQ(to_hex(ct), k.cipher);
+      EXPECT_EQ(to_hex(tag), k.tag);
+      SecretBytes pt;
+      ASSERT_EQ(prepared.gcm_decrypt(key, iv, aad, ct, tag, pt), Status::kOk);
+      EXPECT_EQ(to_hex(Bytes(pt.reveal().begin(), pt.reveal().end())), k.plain);
+      Bytes bad = tag;
+      bad[0] ^= 0x80;
+      EXPECT_EQ(prepared.gcm_decrypt(key, iv, aad, ct, bad, pt), Status::kTagMismatch);
+      EXPECT_TRUE(pt.empty());
+    }
+  }
+}
+
+// The pooled context must carry nothing from one operation to the next:
+// many good decryptions, then a wrong tag (and other AAD) still fail, and
+// the next good one still passes.
+TEST(PreparedAead, AWrongTagAfterManyGoodOnesStillFails) {
+  const auto& k = kGcm[2];
+  const Bytes key = hex(k.key), iv = hex(k.iv), aad = hex(k.aad);
+  const Bytes ct = hex(k.cipher), tag = hex(k.tag);
+  PreparedAead prepared;
+  SecretBytes pt;
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(prepared.gcm_decrypt(key, iv, aad, ct, tag, pt), Status::kOk);
+  Bytes bad = tag;
+  bad[15] ^= 1;
+  EXPECT_EQ(prepared.gcm_decrypt(key, iv, aad, ct, bad, pt), Status::kTagMismatch);
+  EXPECT_EQ(prepared.gcm_decrypt(key, iv, hex("feedface"), ct, tag, pt), Status::kTagMismatch);
+  EXPECT_EQ(prepared.gcm_decrypt(key, iv, aad, ct, Bytes(15), pt), Status::kMechanismParamInvalid);
+  EXPECT_EQ(prepared.gcm_decrypt(key, iv, aad, ct, tag, pt), Status::kOk);
+  EXPECT_EQ(to_hex(Bytes(pt.reveal().begin(), pt.reveal().end())), k.plain);
+  // Parameter checks as in the one-shot functions.
+  Bytes c, t;
+  EXPECT_EQ(prepared.gcm_encrypt(key, hex("00"), aad, ct, c, t), Status::kMechanismParamInvalid);
+  PreparedAead odd;
+  EXPECT_EQ(odd.gcm_encrypt(Bytes(20), iv, aad, ct, c, t), Status::kKeySizeInvalid);
+}
+
+// Four threads on one PreparedAead at once (more than one context in use,
+// some freed as the pool fills): every result equals the one-shot one.
+TEST(PreparedAead, ThreadsOnOneKeyGetCorrectResults) {
+  const Bytes key = hex(kGcm[2].key), aad = hex("a0a1a2");
+  PreparedAead prepared;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        Bytes iv(12, static_cast<uint8_t>(t));
+        iv[11] = static_cast<uint8_t>(i);
+        const Bytes plain(static_cast<size_t>(i % 70), static_cast<uint8_t>(t * 31 + i));
+        Bytes ct, tag, want_ct, want_tag;
+        SecretBytes back;
+        if (!ok(prepared.gcm_encrypt(key, iv, aad, plain, ct, tag)) ||
+            !ok(aes_gcm_encrypt(key, iv, aad, plain, want_ct, want_tag)) || ct != want_ct ||
+            tag != want_tag || !ok(prepared.gcm_decrypt(key, iv, aad, ct, tag, back)) ||
+            Bytes(back.reveal().begin(), back.reveal().end()) != plain) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(AesStream, GcmBadTag) {
