@@ -134,6 +134,9 @@ constexpr const char* kAllowed[] = {
     "rt_sigprocmask",
     "rt_sigtimedwait",
     "rt_sigreturn",
+    // A blocking call with a timeout (futex, poll, nanosleep) interrupted by
+    // SIGSTOP and resumed by SIGCONT continues through restart_syscall.
+    "restart_syscall",
     "kill",
     "tgkill",
     "tkill",

@@ -179,7 +179,8 @@ Status Sign(CommandContext& ctx, const cbor::MapReader& in, Reply& out) {
   Bytes signature;
   switch (p.kind) {
     case SignPlan::Kind::kEcdsa:
-      s = crypto::ecdsa_sign(key.pkey.get(), *key.curve, mechanism, p.data, signature);
+      s = crypto::ecdsa_sign(key.pkey.get(), *key.curve, mechanism, p.data, signature,
+                             &key.prepared_signer);
       break;
     case SignPlan::Kind::kRsa:
       s = crypto::rsa_sign(key.pkey.get(), p.rsa, p.data, signature);

@@ -11,6 +11,7 @@
 
 #include "device/crypto/algorithms.h"
 #include "device/crypto/ossl_util.h"
+#include "device/crypto/prepared.h"
 #include "device/fips/fault.h"
 #include "device/fips/state.h"
 
@@ -252,8 +253,34 @@ Status private_key_from_der(std::span<const uint8_t> der, Pkey& out) {
   return Status::kOk;
 }
 
+Status PreparedSigner::ecdsa_sign_digest_der(EVP_PKEY* key, std::span<const uint8_t> digest,
+                                             Bytes& der) {
+  using Pool = detail::ContextPool<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
+  Pool::Lease lease(sign_);
+  if (!lease.reused()) {
+    lease.adopt(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+    if (lease.get() == nullptr || EVP_PKEY_sign_init(lease.get()) != 1) {
+      ERR_clear_error();
+      return Status::kCryptoFailure;
+    }
+  }
+  size_t len = 0;
+  if (EVP_PKEY_sign(lease.get(), nullptr, &len, digest.data(), digest.size()) != 1) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  der.resize(len);
+  if (EVP_PKEY_sign(lease.get(), der.data(), &len, digest.data(), digest.size()) != 1) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  der.resize(len);
+  lease.finished_cleanly();
+  return Status::kOk;
+}
+
 Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<const uint8_t> data,
-                  Bytes& signature) {
+                  Bytes& signature, PreparedSigner* prepared) {
   uint8_t digest[EVP_MAX_MD_SIZE];
   std::span<const uint8_t> to_sign;
   if (mechanism == Mechanism::kEcdsa) {
@@ -269,7 +296,8 @@ Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<con
     to_sign = std::span<const uint8_t>(digest, len);
   }
   Bytes der;
-  const Status s = detail::ecdsa_sign_digest_der(key, to_sign, der);
+  const Status s = prepared != nullptr ? prepared->ecdsa_sign_digest_der(key, to_sign, der)
+                                       : detail::ecdsa_sign_digest_der(key, to_sign, der);
   if (!ok(s)) return s;
   return detail::ecdsa_der_to_raw(der, curve_scalar_size(curve), signature);
 }

@@ -62,9 +62,11 @@ Status private_key_der(EVP_PKEY* key, SecretBytes& out);
 Status private_key_from_der(std::span<const uint8_t> der, Pkey& out);
 
 // ECDSA. kEcdsa signs the given digest (20..64 bytes); kEcdsaSha* hash
-// first. Output is r || s, each curve_scalar_size() bytes.
+// first. Output is r || s, each curve_scalar_size() bytes. With `prepared`
+// (the key object's, prepared.h) the signing context is reused.
+class PreparedSigner;
 Status ecdsa_sign(EVP_PKEY* key, Curve curve, Mechanism mechanism, std::span<const uint8_t> data,
-                  Bytes& signature);
+                  Bytes& signature, PreparedSigner* prepared = nullptr);
 // DER-encoded ECDSA with SHA-384, for device-internal statements.
 Status ecdsa_sign_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data, Bytes& signature);
 bool ecdsa_verify_sha384_der(EVP_PKEY* key, std::span<const uint8_t> data,

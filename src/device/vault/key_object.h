@@ -64,12 +64,14 @@ struct KeyObject {
   crypto::Pkey pkey;
   SecretBytes secret;
 
-  // Contexts keyed with `secret`, kept between operations (AES-GCM, HMAC;
-  // crypto/prepared.h): CSPs like `secret`, freed with the object. Each
+  // Contexts keyed with `secret` or `pkey`, kept between operations
+  // (AES-GCM, HMAC, ECDSA; crypto/prepared.h): CSPs like the key itself,
+  // freed with the object. Each
   // is a pool that hands a context to one operation at a time, so the
   // object stays shareable across threads.
   mutable crypto::PreparedAead prepared_aead;
   mutable crypto::PreparedMac prepared_mac;
+  mutable crypto::PreparedSigner prepared_signer;  // ECDSA
 
   // Device-generated GCM IVs follow SP 800-38D 8.2.1's deterministic
   // construction: a 64-bit fixed field naming this incarnation of the key
