@@ -419,7 +419,12 @@ Result<Client> Client::connect(const std::string& socket_path) {
   auto connection = std::make_shared<Connection>(std::move(channel));
   const char* transport = std::getenv("IHSM_TRANSPORT");
   if (transport == nullptr || std::string_view(transport) != "socket") {
-    (void)connection->open_queue();  // refused or unavailable: the socket serves alone
+    // Refused or unavailable: the socket serves alone. But BUSY means the
+    // device turned this connection away (and closed it).
+    if (connection->open_queue() == Status::kBusy) {
+      return {Status::kBusy,
+              detail("the device serves its maximum of connections (ihsmd --max-connections)")};
+    }
   }
   return Client(std::move(connection));
 }

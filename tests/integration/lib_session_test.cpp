@@ -6,6 +6,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -154,16 +155,22 @@ TEST_F(LibConnectionLimit, AClientOverTheLimitIsToldBusy) {
   // The fixture's readiness probe may hold the one slot for a moment.
   std::optional<Client> first;
   for (int i = 0; i < 200 && !first; ++i) {
-    Client c = connect();
-    if (c.device_info().ok()) {
-      first.emplace(std::move(c));
+    auto c = Client::connect(socket_path());
+    if (c.ok() && c->device_info().ok()) {
+      first.emplace(std::move(c).value());
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
   ASSERT_TRUE(first.has_value());
+  // The kernel accepts; the device answers the first request (OpenQueue,
+  // made by connect) with BUSY and closes.
+  EXPECT_STATUS(Client::connect(socket_path()), Status::kBusy);
+  // Without the queue, the first request is the caller's own.
+  ::setenv("IHSM_TRANSPORT", "socket", 1);
   auto second = Client::connect(socket_path());
-  ASSERT_OK(second);  // the kernel accepts; the device turns it away
+  ::unsetenv("IHSM_TRANSPORT");
+  ASSERT_OK(second);
   EXPECT_STATUS(second->device_info(), Status::kBusy);
   // The admitted client is unaffected.
   EXPECT_OK(first->device_info());
