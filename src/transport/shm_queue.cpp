@@ -153,6 +153,38 @@ uint8_t* SharedQueueMemory::frame_bytes(Slot& s) {
   return reinterpret_cast<uint8_t*>(&s) + kSlotHeaderSize;
 }
 
+void SharedQueueMemory::write_frame(Slot& s, const protocol::FrameHeader& header,
+                                    std::span<const uint8_t> body) {
+  uint8_t* bytes = frame_bytes(s);
+  protocol::FrameHeader h = header;
+  h.body_length = static_cast<uint32_t>(body.size());
+  protocol::encode_header(h,
+                          std::span<uint8_t, protocol::kHeaderSize>(bytes, protocol::kHeaderSize));
+  if (!body.empty()) std::memcpy(bytes + protocol::kHeaderSize, body.data(), body.size());
+  Word(s.length).store(static_cast<uint32_t>(protocol::kHeaderSize + body.size()),
+                       std::memory_order_relaxed);
+}
+
+Status SharedQueueMemory::read_frame(Slot& s, protocol::Frame& out) {
+  const uint8_t* bytes = frame_bytes(s);
+  const uint32_t length = Word(s.length).load(std::memory_order_relaxed);
+  std::array<uint8_t, protocol::kHeaderSize> head{};
+  std::memcpy(head.data(), bytes, head.size());
+  Status st = protocol::decode_header(head, out.header);
+  if (ok(st) && length != protocol::kHeaderSize + out.header.body_length) {
+    st = Status::kMalformedFrame;
+  }
+  if (!ok(st)) {
+    out.body.clear();
+    return st;
+  }
+  // <= kMaxBody (decode_header checked), so inside the slot; resize keeps
+  // the buffer's capacity from one request to the next.
+  out.body.resize(out.header.body_length);
+  std::memcpy(out.body.data(), bytes + protocol::kHeaderSize, out.body.size());
+  return Status::kOk;
+}
+
 // ---------------------------------------------------------------- device
 
 Status QueueServer::create(uint32_t depth, std::unique_ptr<QueueServer>& out) {
@@ -256,36 +288,24 @@ uint32_t QueueServer::take(protocol::Frame& out, Status& header_status) {
   // look only at the copy.
   Slot& s = slot(index);
   Word(s.worker_cpu).store(current_cpu(), std::memory_order_relaxed);
-  const uint8_t* bytes = frame_bytes(s);
-  const uint32_t length = Word(s.length).load(std::memory_order_relaxed);
-  std::array<uint8_t, protocol::kHeaderSize> head{};
-  std::memcpy(head.data(), bytes, head.size());
-  header_status = protocol::decode_header(head, out.header);
-  if (ok(header_status) && length != protocol::kHeaderSize + out.header.body_length) {
-    header_status = Status::kMalformedFrame;
-  }
-  if (ok(header_status)) {
-    out.body.resize(out.header.body_length);  // <= kMaxBody: decode_header checked
-    std::memcpy(out.body.data(), bytes + protocol::kHeaderSize, out.body.size());
-  } else {
-    out.body.clear();
-  }
+  header_status = read_frame(s, out);
   return index;
 }
 
 void QueueServer::complete(uint32_t index, const protocol::FrameHeader& header,
                            std::span<const uint8_t> body) {
-  if (index >= depth_ || body.size() > protocol::kMaxBody) return;
+  if (index >= depth_) return;
   --g_busy_workers;
   Slot& s = slot(index);
-  uint8_t* bytes = frame_bytes(s);
-  protocol::FrameHeader h = header;
-  h.body_length = static_cast<uint32_t>(body.size());
-  protocol::encode_header(h,
-                          std::span<uint8_t, protocol::kHeaderSize>(bytes, protocol::kHeaderSize));
-  if (!body.empty()) std::memcpy(bytes + protocol::kHeaderSize, body.data(), body.size());
-  Word(s.length).store(static_cast<uint32_t>(protocol::kHeaderSize + body.size()),
-                       std::memory_order_relaxed);
+  // dispatch() never makes a body over the limit; were one to come, the
+  // client still gets an answer, with no body.
+  if (body.size() > protocol::kMaxBody) {
+    protocol::FrameHeader h = header;
+    h.status = static_cast<uint16_t>(Status::kInternalError);
+    write_frame(s, h, {});
+  } else {
+    write_frame(s, header, body);
+  }
   Word(s.state).store(kDone);
   if (Word(s.waiting).load() != 0) futex_wake(&s.state, 1);
 }
@@ -344,14 +364,7 @@ Status QueueClient::call(const protocol::FrameHeader& request, std::span<const u
   const uint32_t cpu = current_cpu();
   const bool may_spin = now_ns() >= no_spin_until_ns_.load(std::memory_order_relaxed);
   Slot& s = slot(index);
-  uint8_t* bytes = frame_bytes(s);
-  protocol::FrameHeader h = request;
-  h.body_length = static_cast<uint32_t>(body.size());
-  protocol::encode_header(h,
-                          std::span<uint8_t, protocol::kHeaderSize>(bytes, protocol::kHeaderSize));
-  if (!body.empty()) std::memcpy(bytes + protocol::kHeaderSize, body.data(), body.size());
-  Word(s.length).store(static_cast<uint32_t>(protocol::kHeaderSize + body.size()),
-                       std::memory_order_relaxed);
+  write_frame(s, request, body);
   Word(s.waiting).store(0, std::memory_order_relaxed);
   Word(s.worker_cpu).store(kNoCpu, std::memory_order_relaxed);
   Word(control().client_cpu).store(cpu, std::memory_order_relaxed);
@@ -390,17 +403,7 @@ Status QueueClient::call(const protocol::FrameHeader& request, std::span<const u
     }
   }
 
-  const uint32_t length = Word(s.length).load(std::memory_order_relaxed);
-  std::array<uint8_t, protocol::kHeaderSize> head{};
-  std::memcpy(head.data(), bytes, head.size());
-  Status st = protocol::decode_header(head, response.header);
-  if (ok(st) && length != protocol::kHeaderSize + response.header.body_length) {
-    st = Status::kMalformedFrame;
-  }
-  if (ok(st)) {
-    response.body.assign(bytes + protocol::kHeaderSize,
-                         bytes + protocol::kHeaderSize + response.header.body_length);
-  }
+  const Status st = read_frame(s, response);
   state.store(kFree, std::memory_order_relaxed);
   --in_flight_;
   {

@@ -52,6 +52,12 @@ class SharedQueueMemory {
   Control& control() const;
   Slot& slot(uint32_t index) const;
   static uint8_t* frame_bytes(Slot& s);
+  // One frame into a slot (header, body and the slot's length word).
+  static void write_frame(Slot& s, const protocol::FrameHeader& header,
+                          std::span<const uint8_t> body);
+  // The slot's frame copied out, then checked on the copy: the header as on
+  // the socket, and the length word against the header's body length.
+  static Status read_frame(Slot& s, protocol::Frame& out);
 
   uint8_t* base_ = nullptr;
   size_t size_ = 0;
