@@ -132,9 +132,7 @@ Status GenerateKeyPair(CommandContext& ctx, const cbor::MapReader& in, Reply& ou
   // generation is not an approved service (Ed25519 is, FIPS 186-5).
   if (kind.type == KeyType::kEcMontgomery) out.approved = false;
   // The public object holds only the public half.
-  Bytes spki;
-  s = crypto::public_key_der(priv->pkey.get(), spki);
-  if (ok(s)) s = crypto::public_key_from_der(spki, pub->pkey);
+  s = crypto::public_half(priv->pkey.get(), pub->pkey);
   if (!ok(s)) return s;
   const uint32_t bits =
       kind.type == KeyType::kRsa ? kind.rsa_bits : crypto::curve_bits(*kind.curve);

@@ -209,6 +209,26 @@ Status public_key_from_der(std::span<const uint8_t> der, Pkey& out) {
   return Status::kOk;
 }
 
+Status public_half(EVP_PKEY* key, Pkey& out) {
+  OSSL_PARAM* params = nullptr;
+  if (EVP_PKEY_todata(key, EVP_PKEY_PUBLIC_KEY, &params) != 1) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  EVP_PKEY* raw = nullptr;
+  const bool good = ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+                    EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params) == 1;
+  OSSL_PARAM_free(params);
+  Pkey half(raw);
+  if (!good || !half) {
+    ERR_clear_error();
+    return Status::kCryptoFailure;
+  }
+  out = std::move(half);
+  return Status::kOk;
+}
+
 Status public_point(EVP_PKEY* key, Bytes& out) {
   size_t len = 0;
   if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0, &len) != 1) {

@@ -54,6 +54,10 @@ size_t curve_scalar_size(Curve curve);  // bytes of r (and s)
 
 Status public_key_der(EVP_PKEY* key, Bytes& out);  // SubjectPublicKeyInfo
 Status public_key_from_der(std::span<const uint8_t> der, Pkey& out);
+// A new key object holding only the public half of `key`, made from its
+// parameters (EVP_PKEY_todata/fromdata): about 8x cheaper in OpenSSL 3.0
+// than encoding and decoding a SubjectPublicKeyInfo.
+Status public_half(EVP_PKEY* key, Pkey& out);
 Status public_point(EVP_PKEY* key, Bytes& out);  // uncompressed X9.62 point
 
 // PKCS#8 DER (PrivateKeyInfo) of a private key: the device's own state
