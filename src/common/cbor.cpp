@@ -404,12 +404,10 @@ Status MapReader::get_bool(uint64_t key, bool& out) const {
 }
 
 Status MapReader::get_bytes(uint64_t key, Bytes& out, size_t max_len) const {
-  const Value* v = map_.find(key);
-  if (v == nullptr) return Status::kMissingField;
-  if (!v->is(Value::Type::kBytes)) return Status::kMalformedBody;
-  if (v->as_bytes().size() > max_len) return Status::kFieldTooLarge;
-  out = v->as_bytes();
-  return Status::kOk;
+  std::span<const uint8_t> view;
+  const Status s = get_bytes_view(key, view, max_len);
+  if (ok(s)) out.assign(view.begin(), view.end());
+  return s;
 }
 
 Status MapReader::get_bytes_view(uint64_t key, std::span<const uint8_t>& out,
